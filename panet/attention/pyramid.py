@@ -1,0 +1,196 @@
+"""The pyramid attention block of Mei et al. (PANet), exact and memory-frugal."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from panet.attention.kernel import DEFAULT_BLOCK_BYTES, attend
+from panet.hardware import has_fast_low_precision
+
+__all__ = ["PyramidAttention", "PointwiseEmbedding", "pyramid_level_size", "resize_level",
+           "DEFAULT_SCALES"]
+
+#: The paper's five pyramid levels.
+DEFAULT_SCALES: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
+
+Resample = Literal["legacy", "modern"]
+LowPrecisionKernel = Literal["auto", "native", "float32"]
+
+
+def pyramid_level_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """Size of one pyramid level: ``floor(H*s) x floor(W*s)`` (may be 0 for tiny inputs).
+
+    >>> pyramid_level_size(48, 33, 0.7)
+    (33, 23)
+    """
+    return math.floor(height * scale), math.floor(width * scale)
+
+
+def resize_level(x: torch.Tensor, scale: float, resample: Resample = "legacy") -> torch.Tensor:
+    """Bicubic resize of ``x`` for one pyramid level.
+
+    ``legacy`` reproduces PyTorch 1.1, which the released weights were trained with: the
+    output size is ``floor(H*s)`` and the sampling step follows from that size. ``modern``
+    is PyTorch >= 1.6 ``scale_factor`` semantics (step ``1/s``), which changes the output.
+    """
+    if scale == 1.0:
+        return x
+    if resample == "legacy":
+        size = pyramid_level_size(x.shape[-2], x.shape[-1], scale)
+        return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+    if resample == "modern":
+        return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False,
+                             recompute_scale_factor=False)
+    raise ValueError(f"resample must be 'legacy' or 'modern', got {resample!r}")
+
+
+class PointwiseEmbedding(nn.Module):
+    """1x1 convolution followed by a single-slope PReLU (the θ, φ and g embeddings)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1)
+        self.act = nn.PReLU(num_parameters=1, init=0.25)
+
+    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Apply the embedding, optionally with parameters cast to ``dtype``."""
+        if dtype is None:
+            return self.act(self.conv(x))
+        weight, bias = self.conv.weight.to(dtype), self.conv.bias.to(dtype)
+        return F.prelu(F.conv2d(x.to(dtype), weight, bias), self.act.weight.to(dtype))
+
+
+class PyramidAttention(nn.Module):
+    """Non-local attention over a multi-scale feature pyramid with patch matching.
+
+    Every 3x3 feature patch of the input (the query) is compared with every 3x3 patch of
+    bicubic-downscaled copies of the input (the keys, L2-normalised); one softmax over all
+    levels weights the matching value patches, which are folded back and added to the input.
+    The result equals the authors' module, but queries are processed in blocks so the
+    ``N x L`` score matrix never exists whole (memory grows linearly with the pixel count),
+    and the backward pass recomputes scores block by block.
+
+    Args:
+        channels: feature channels C of the input.
+        reduction: embedding reduction r (keys and queries have C/r channels).
+        scales: pyramid levels; ``(1.0,)`` is a single-scale (non-local) attention.
+        patch_size: matching patch size (odd); ``1`` is pixel-wise non-local attention.
+        softmax_scale: multiplier of the matching scores before the softmax.
+        res_scale: weight of the residual input in ``out + res_scale * x``.
+        resample: ``"legacy"`` (PyTorch 1.1 pyramid sizes, needed by the released
+            weights) or ``"modern"`` (PyTorch >= 1.6 ``scale_factor``).
+        output_divisor: the folded value patches are divided by this (the authors use 4
+            for 3x3 patches, not 9).
+        key_eps: lower bound of a key patch norm before division.
+        block_bytes: memory budget for one block of matching scores.
+        low_precision_kernel: for bfloat16/float16 input: ``"native"`` runs the matching in
+            split precision on low-precision matrix units, ``"float32"`` computes in float32
+            and casts back, ``"auto"`` picks native only where the hardware has it.
+
+    Example:
+        >>> attention = PyramidAttention(channels=16, reduction=2)
+        >>> attention(torch.rand(2, 16, 11, 7)).shape
+        torch.Size([2, 16, 11, 7])
+    """
+
+    def __init__(self, channels: int = 64, reduction: int = 2,
+                 scales: Sequence[float] = DEFAULT_SCALES, patch_size: int = 3,
+                 softmax_scale: float = 10.0, res_scale: float = 1.0,
+                 resample: Resample = "legacy", output_divisor: float = 4.0,
+                 key_eps: float = 1e-4, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                 low_precision_kernel: LowPrecisionKernel = "auto") -> None:
+        super().__init__()
+        if channels < 1 or reduction < 1 or channels % reduction:
+            raise ValueError(f"channels ({channels}) must be a positive multiple of "
+                             f"reduction ({reduction})")
+        if patch_size < 1 or patch_size % 2 == 0:
+            raise ValueError(f"patch_size must be a positive odd number, got {patch_size}")
+        scales = tuple(float(s) for s in scales)
+        if not scales or any(not 0.0 < s <= 1.0 for s in scales):
+            raise ValueError(f"scales must be a non-empty list of factors in (0, 1], got {scales}")
+        if resample not in ("legacy", "modern"):
+            raise ValueError(f"resample must be 'legacy' or 'modern', got {resample!r}")
+        if low_precision_kernel not in ("auto", "native", "float32"):
+            raise ValueError("low_precision_kernel must be 'auto', 'native' or 'float32', "
+                             f"got {low_precision_kernel!r}")
+        if output_divisor <= 0 or key_eps <= 0 or block_bytes <= 0:
+            raise ValueError("output_divisor, key_eps and block_bytes must be positive")
+        self.channels = channels
+        self.reduction = reduction
+        self.scales = scales
+        self.patch_size = patch_size
+        self.softmax_scale = float(softmax_scale)
+        self.res_scale = float(res_scale)
+        self.resample: Resample = resample
+        self.output_divisor = float(output_divisor)
+        self.key_eps = float(key_eps)
+        self.block_bytes = int(block_bytes)
+        self.low_precision_kernel: LowPrecisionKernel = low_precision_kernel
+        embed = channels // reduction
+        self.query = PointwiseEmbedding(channels, embed)   # θ, applied to x only
+        self.key = PointwiseEmbedding(channels, embed)     # φ, applied to every level
+        self.value = PointwiseEmbedding(channels, channels)  # g, applied to every level
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, reduction={self.reduction}, scales={self.scales}, "
+                f"patch_size={self.patch_size}, softmax_scale={self.softmax_scale}, "
+                f"res_scale={self.res_scale}, resample={self.resample!r}")
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"PyramidAttention expects a tensor, got {type(x).__name__}")
+        if x.dim() != 4:
+            raise ValueError("PyramidAttention expects a 4-D tensor B x C x H x W, "
+                             f"got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"PyramidAttention expects a floating-point tensor, got {x.dtype}")
+        if x.shape[1] != self.channels:
+            raise ValueError(f"PyramidAttention was built for {self.channels} channels, "
+                             f"got {x.shape[1]} (input shape {tuple(x.shape)})")
+        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
+            raise ValueError(f"PyramidAttention got an empty input of shape {tuple(x.shape)}")
+
+    def _kernel_dtype(self, x: torch.Tensor) -> torch.dtype:
+        """Dtype of the value path: the requested low precision where it is worth it."""
+        wanted = x.dtype
+        if torch.is_autocast_enabled(x.device.type):
+            wanted = torch.get_autocast_dtype(x.device.type)
+        if wanted not in (torch.bfloat16, torch.float16):
+            return x.dtype
+        if self.low_precision_kernel == "native" or (
+                self.low_precision_kernel == "auto" and has_fast_low_precision(x.device, wanted)):
+            return wanted
+        return torch.float32
+
+    def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature pyramid of ``x``; levels of zero size are left out."""
+        height, width = x.shape[-2:]
+        return [resize_level(x, s, self.resample) for s in self.scales
+                if min(pyramid_level_size(height, width, s)) > 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        height, width = x.shape[-2:]
+        kernel_dtype = self._kernel_dtype(x)
+        # Matching needs float32 (scores are multiplied by 10 before the softmax); float64
+        # input stays float64 so that gradients can be checked numerically.
+        match_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        unfold = dict(kernel_size=self.patch_size, padding=self.patch_size // 2)
+        with torch.autocast(x.device.type, enabled=False):
+            queries = F.unfold(self.query(x, match_dtype), **unfold)
+            keys, values = [], []
+            for level in self.levels(x):
+                keys.append(F.unfold(self.key(level, match_dtype), **unfold))
+                values.append(F.unfold(self.value(level, kernel_dtype), **unfold))
+            keys = torch.cat(keys, dim=2)
+            keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(self.key_eps)
+            gathered = attend(queries, keys, torch.cat(values, dim=2), self.softmax_scale,
+                              self.block_bytes)
+            out = F.fold(gathered, (height, width), **unfold) / self.output_divisor
+            return out.to(x.dtype) + self.res_scale * x

@@ -1,0 +1,7 @@
+"""Reading the authors' checkpoints and reading/writing our own safetensors weights."""
+
+from panet.checkpoints.native import load_model, read_metadata, save_model
+from panet.checkpoints.official import CheckpointError, load_official_checkpoint, read_state_dict
+
+__all__ = ["CheckpointError", "load_official_checkpoint", "read_state_dict", "save_model",
+           "load_model", "read_metadata"]

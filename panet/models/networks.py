@@ -1,0 +1,182 @@
+"""PANet (denoising, demosaicing, JPEG artifact reduction) and PA-EDSR (super-resolution)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from panet.attention.pyramid import DEFAULT_SCALES, PyramidAttention
+from panet.models.blocks import MeanShift, ResBlock, Upsampler, conv3x3
+
+__all__ = ["PANet", "PAEDSR", "DIV2K_MEAN", "resolve_positions"]
+
+#: RGB mean of DIV2K used by EDSR's mean shift (inputs in [0, 1]).
+DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
+
+_NAMED_POSITIONS = ("pre", "mid", "post")
+
+
+def resolve_positions(positions: Sequence[str | int], n_resblocks: int) -> list[int]:
+    """Map attention positions to 'after how many ResBlocks' (the paper's Table 9).
+
+    ``pre`` is after the first block, ``mid`` after half of them, ``post`` after the last;
+    an integer k means after k blocks.
+
+    >>> resolve_positions(["pre", "mid", "post"], 16)
+    [1, 8, 16]
+    """
+    named = {"pre": min(1, n_resblocks), "mid": n_resblocks // 2, "post": n_resblocks}
+    resolved = []
+    for position in positions:
+        if isinstance(position, str):
+            if position not in named:
+                raise ValueError(f"unknown attention position {position!r}; use one of "
+                                 f"{', '.join(_NAMED_POSITIONS)} or a block count")
+            resolved.append(named[position])
+        elif isinstance(position, int) and not isinstance(position, bool) \
+                and 0 <= position <= n_resblocks:
+            resolved.append(position)
+        else:
+            raise ValueError(f"attention position {position!r} is not between 0 and "
+                             f"{n_resblocks} ResBlocks")
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"attention positions {list(positions)} place two blocks at one spot")
+    return sorted(resolved)
+
+
+def _residual_body(n_resblocks: int, make_block, positions: list[int], make_attention,
+                   n_feats: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for count in range(n_resblocks + 1):
+        if count:
+            layers.append(make_block())
+        layers.extend(make_attention() for position in positions if position == count)
+    layers.append(conv3x3(n_feats, n_feats))
+    return nn.Sequential(*layers)
+
+
+class _ConfiguredModel(nn.Module):
+    """Keeps the constructor arguments so that a model can be saved and rebuilt."""
+
+    architecture: str
+    config: dict[str, Any]
+
+    def _remember(self, **config: Any) -> None:
+        self.config = {key: list(value) if isinstance(value, tuple) else value
+                       for key, value in config.items()}
+
+    @property
+    def attention_blocks(self) -> list[PyramidAttention]:
+        """The pyramid attention modules inside the network."""
+        return [m for m in self.modules() if isinstance(m, PyramidAttention)]
+
+
+class PANet(_ConfiguredModel):
+    """ResNet backbone with pyramid attention (Mei et al., Fig. 3); inputs in [0, 1].
+
+    ``head conv -> [ResBlocks, attention, ResBlocks, conv] + skip -> tail conv``. The
+    defaults are the paper's colour model: 80 ResBlocks, attention after the 40th.
+
+    Args:
+        in_channels: channels of the input image (3 colour, 1 gray).
+        out_channels: channels of the output (defaults to ``in_channels``).
+        n_feats: feature channels.
+        n_resblocks: number of ResBlocks in the body.
+        attention_positions: where attention sits: ``"pre"``, ``"mid"``, ``"post"`` or a
+            block count; empty for the attention-free ResNet baseline.
+        shared_prelu: one PReLU for all ResBlocks, as in the authors' code and checkpoints.
+        reduction, scales, patch_size, softmax_scale, attention_res_scale, resample,
+            output_divisor, key_eps: passed to :class:`PyramidAttention`.
+
+    Example:
+        >>> model = PANet(in_channels=1, n_resblocks=2)
+        >>> model(torch.rand(1, 1, 12, 12)).shape
+        torch.Size([1, 1, 12, 12])
+    """
+
+    architecture = "panet"
+
+    def __init__(self, in_channels: int = 3, out_channels: int | None = None, n_feats: int = 64,
+                 n_resblocks: int = 80, attention_positions: Sequence[str | int] = ("mid",),
+                 shared_prelu: bool = True, reduction: int = 2,
+                 scales: Sequence[float] = DEFAULT_SCALES, patch_size: int = 3,
+                 softmax_scale: float = 10.0, attention_res_scale: float = 1.0,
+                 resample: str = "legacy", output_divisor: float = 4.0,
+                 key_eps: float = 1e-4) -> None:
+        super().__init__()
+        out_channels = in_channels if out_channels is None else out_channels
+        if min(in_channels, out_channels, n_feats) < 1 or n_resblocks < 0:
+            raise ValueError("channel counts must be positive and n_resblocks non-negative")
+        self._remember(in_channels=in_channels, out_channels=out_channels, n_feats=n_feats,
+                       n_resblocks=n_resblocks, attention_positions=list(attention_positions),
+                       shared_prelu=shared_prelu, reduction=reduction,
+                       scales=[float(s) for s in scales], patch_size=patch_size,
+                       softmax_scale=softmax_scale, attention_res_scale=attention_res_scale,
+                       resample=resample, output_divisor=output_divisor, key_eps=key_eps)
+        shared = nn.PReLU(num_parameters=1, init=0.25)
+        positions = resolve_positions(attention_positions, n_resblocks)
+        self.head = nn.Sequential(conv3x3(in_channels, n_feats))
+        self.body = _residual_body(
+            n_resblocks,
+            lambda: ResBlock(n_feats, shared if shared_prelu else nn.PReLU(1, 0.25)),
+            positions,
+            lambda: PyramidAttention(n_feats, reduction, scales, patch_size, softmax_scale,
+                                     attention_res_scale, resample, output_divisor, key_eps),
+            n_feats)
+        self.tail = nn.Sequential(conv3x3(n_feats, out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.head(x)
+        return self.tail(self.body(features) + features)
+
+
+class PAEDSR(_ConfiguredModel):
+    """EDSR with one pyramid attention in the middle of its body (super-resolution).
+
+    Inputs and outputs are RGB in [0, 1]; the output is ``scale`` times larger.
+
+    Example:
+        >>> model = PAEDSR(scale=3, n_feats=16, n_resblocks=2, reduction=4)
+        >>> model(torch.rand(1, 3, 8, 10)).shape
+        torch.Size([1, 3, 24, 30])
+    """
+
+    architecture = "pa_edsr"
+
+    def __init__(self, scale: int = 2, n_feats: int = 256, n_resblocks: int = 32,
+                 res_scale: float = 0.1, attention_positions: Sequence[str | int] = ("mid",),
+                 reduction: int = 8, scales: Sequence[float] = DEFAULT_SCALES,
+                 patch_size: int = 3, softmax_scale: float = 10.0,
+                 attention_res_scale: float = 0.1, resample: str = "legacy",
+                 output_divisor: float = 4.0, key_eps: float = 1e-4,
+                 rgb_mean: Sequence[float] = DIV2K_MEAN) -> None:
+        super().__init__()
+        if n_feats < 1 or n_resblocks < 0:
+            raise ValueError("n_feats must be positive and n_resblocks non-negative")
+        self._remember(scale=scale, n_feats=n_feats, n_resblocks=n_resblocks,
+                       res_scale=res_scale, attention_positions=list(attention_positions),
+                       reduction=reduction, scales=[float(s) for s in scales],
+                       patch_size=patch_size, softmax_scale=softmax_scale,
+                       attention_res_scale=attention_res_scale, resample=resample,
+                       output_divisor=output_divisor, key_eps=key_eps,
+                       rgb_mean=[float(m) for m in rgb_mean])
+        self.scale = scale
+        positions = resolve_positions(attention_positions, n_resblocks)
+        self.sub_mean = MeanShift(rgb_mean, sign=-1)
+        self.add_mean = MeanShift(rgb_mean, sign=+1)
+        self.head = nn.Sequential(conv3x3(3, n_feats))
+        self.body = _residual_body(
+            n_resblocks,
+            lambda: ResBlock(n_feats, nn.ReLU(inplace=True), res_scale),
+            positions,
+            lambda: PyramidAttention(n_feats, reduction, scales, patch_size, softmax_scale,
+                                     attention_res_scale, resample, output_divisor, key_eps),
+            n_feats)
+        self.tail = nn.Sequential(Upsampler(scale, n_feats), conv3x3(n_feats, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.head(self.sub_mean(x))
+        return self.add_mean(self.tail(self.body(features) + features))
