@@ -1,0 +1,22 @@
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def official_keys_dir():
+    path = os.path.join(SHARED, "reference", "official_keys")
+    if not os.path.isdir(path):
+        pytest.skip("../shared/reference/official_keys is not beside the checkout")
+    return path

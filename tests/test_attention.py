@@ -1,0 +1,164 @@
+"""PyramidAttention against an independent full-matrix reference, gradients, precision, errors."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from panet import PyramidAttention
+from panet.attention.kernel import attend, block_rows_for_budget
+from panet.attention.pyramid import pyramid_level_size, resize_level
+from panet.attention.reference import reference_pyramid_attention
+
+SHAPES = [(2, 16, 11, 7), (1, 16, 1, 1), (1, 16, 1, 6), (2, 16, 2, 3), (3, 16, 9, 9),
+          (1, 16, 4, 13)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("block_bytes", [64 * 2**20, 2048])
+def test_matches_full_matrix_reference(shape, block_bytes):
+    module = PyramidAttention(channels=16, reduction=2, block_bytes=block_bytes)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        out = module(x)
+    assert out.shape == x.shape
+    assert (out - reference_pyramid_attention(module, x)).abs().max() <= 1e-5
+
+
+def test_paper_sized_block_matches_reference():
+    module = PyramidAttention(channels=64, reduction=2, block_bytes=100_000)
+    x = torch.randn(2, 64, 17, 12)
+    with torch.no_grad():
+        assert (module(x) - reference_pyramid_attention(module, x)).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("options", [
+    dict(scales=(1.0,), patch_size=1),               # pixel-wise non-local (paper §4.9)
+    dict(scales=(1.0,)),                             # block-wise single scale
+    dict(scales=(1.0, 0.8), patch_size=5),
+    dict(resample="modern"),
+    dict(res_scale=0.1, softmax_scale=3.0, output_divisor=9.0),
+])
+def test_options_match_reference(options):
+    module = PyramidAttention(channels=8, reduction=4, **options)
+    x = torch.randn(2, 8, 10, 9)
+    with torch.no_grad():
+        assert (module(x) - reference_pyramid_attention(module, x)).abs().max() <= 1e-5
+
+
+def test_batch_elements_are_independent():
+    module = PyramidAttention(channels=8, reduction=2)
+    x = torch.randn(3, 8, 7, 8)
+    with torch.no_grad():
+        together = module(x)
+        alone = torch.cat([module(sample[None]) for sample in x])
+    assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_level_sizes_follow_floor_and_skip_empty_levels():
+    assert pyramid_level_size(10, 10, 0.9) == (9, 9)
+    assert pyramid_level_size(48, 33, 0.7) == (33, 23)   # 33.6 -> 33, 23.1 -> 23
+    module = PyramidAttention(channels=4, reduction=2)
+    assert [tuple(l.shape[-2:]) for l in module.levels(torch.zeros(1, 4, 1, 2))] == [(1, 2)]
+    # Hand count: floor(2*s) for s = 1, .9, .8, .7, .6 is 2, 1, 1, 1, 1 -> all five levels.
+    assert [tuple(l.shape[-2:]) for l in module.levels(torch.zeros(1, 4, 2, 3))] == [
+        (2, 3), (1, 2), (1, 2), (1, 2), (1, 1)]
+
+
+def test_legacy_resampling_is_pytorch_1_1_and_differs_from_modern():
+    x = torch.randn(1, 4, 13, 17)
+    legacy = resize_level(x, 0.7, "legacy")
+    expected = F.interpolate(x, scale_factor=0.7, mode="bicubic", align_corners=False,
+                             recompute_scale_factor=True)
+    assert legacy.shape == (1, 4, 9, 11)
+    assert torch.equal(legacy, expected)
+    assert (resize_level(x, 0.7, "modern") - legacy).abs().max() > 1e-3
+
+
+def test_gradients_are_exact_float64():
+    module = PyramidAttention(channels=4, reduction=2, block_bytes=600).double()
+    x = torch.randn(2, 4, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(module, (x,), eps=1e-6, atol=1e-6)
+
+
+def test_blockwise_kernel_gradients_match_plain_autograd():
+    q = torch.randn(2, 6, 37, requires_grad=True)
+    k = torch.randn(2, 6, 53, requires_grad=True)
+    v = torch.randn(2, 5, 53, requires_grad=True)
+    weights = torch.randn(2, 5, 37)
+    (attend(q, k, v, 3.0, budget_bytes=4 * 53 * 2 * 7) * weights).sum().backward()
+    blockwise = [t.grad.clone() for t in (q, k, v)]
+    for t in (q, k, v):
+        t.grad = None
+    full = torch.softmax(3.0 * k.transpose(1, 2) @ q, dim=1)      # B x L x N
+    ((v @ full) * weights).sum().backward()
+    for got, want in zip(blockwise, (q.grad, k.grad, v.grad)):
+        assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_module_trains():
+    module = PyramidAttention(channels=8, reduction=2, block_bytes=4096)
+    x = torch.randn(2, 8, 9, 9, requires_grad=True)
+    module(x).square().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+
+
+def test_block_rows_follow_the_budget():
+    assert block_rows_for_budget(10_000, 1_000, 1, 4, 4_000 * 25) == 25
+    assert block_rows_for_budget(10_000, 1_000, 1, 4, 1) == 1          # never zero rows
+    assert block_rows_for_budget(7, 1_000, 1, 4, 10**9) == 7             # never more than N
+    assert block_rows_for_budget(10_000, 1_000, 1, 4, 8_000 * 25, buffers=2) == 25
+
+
+def _bf16_error(kernel, autocast=False):
+    module = PyramidAttention(channels=16, reduction=2, low_precision_kernel=kernel)
+    x = torch.randn(1, 16, 12, 10) * 3      # large logits: scale 10 x |q| ~ 100
+    with torch.no_grad():
+        exact = module(x)
+        if autocast:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = module(x)
+        else:
+            low = module.to(torch.bfloat16)(x.to(torch.bfloat16))
+    return low, (low.float() - exact).abs().max().item() / exact.abs().max().item()
+
+
+def test_bfloat16_split_precision_kernel_is_accurate():
+    low, error = _bf16_error("native")
+    assert low.dtype == torch.bfloat16
+    # Inputs and outputs themselves round at 2^-9 = 0.002 relative; the matching must not
+    # add more than a few of those (plain bfloat16 matching is off by ~10% here).
+    assert error < 0.01
+
+
+def test_bfloat16_on_float32_kernel_and_under_autocast():
+    low, error = _bf16_error("float32")
+    assert low.dtype == torch.bfloat16 and error < 0.01
+    low, error = _bf16_error("auto", autocast=True)
+    assert error < 0.01
+
+
+@pytest.mark.parametrize("bad, error", [
+    (torch.randn(1, 8, 5, 5), "16 channels"),
+    (torch.randn(16, 5, 5), "4-D"),
+    (torch.ones(1, 16, 5, 5, dtype=torch.int64), "floating-point"),
+    (torch.randn(1, 16, 0, 5), "empty"),
+])
+def test_rejects_wrong_inputs(bad, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        PyramidAttention(channels=16)(bad)
+
+
+@pytest.mark.parametrize("options", [dict(channels=10, reduction=3), dict(patch_size=2),
+                                     dict(scales=()), dict(scales=(1.0, 1.5)),
+                                     dict(resample="nearest")])
+def test_rejects_wrong_options(options):
+    with pytest.raises(ValueError):
+        PyramidAttention(**options)
+
+
+def test_cost_formula_of_spec():
+    # SPEC §1: L for 48x48 is 7,470 keys.
+    assert sum(math.prod(pyramid_level_size(48, 48, s)) for s in (1.0, 0.9, 0.8, 0.7, 0.6)) == 7470
