@@ -23,7 +23,7 @@ import torch.nn.functional as F
 __all__ = ["attend", "block_rows_for_budget", "DEFAULT_BLOCK_BYTES"]
 
 #: Default memory for one block of scores (the backward pass holds two such blocks).
-DEFAULT_BLOCK_BYTES = 64 * 2**20
+DEFAULT_BLOCK_BYTES = 128 * 2**20
 
 
 def block_rows_for_budget(n_queries: int, n_keys: int, batch: int, element_bytes: int,
@@ -41,7 +41,13 @@ def block_rows_for_budget(n_queries: int, n_keys: int, batch: int, element_bytes
 
 
 class _BlockwiseAttention(torch.autograd.Function):
-    """Exact softmax attention with a backward pass that recomputes scores block by block."""
+    """Exact softmax attention with a backward pass that recomputes scores block by block.
+
+    A block of scores is kept as ``L x rows`` (one column per query): the matching product
+    ``keys^T @ queries`` then has the long dimension first, which runs markedly faster
+    on CPU BLAS than the ``rows x L`` orientation, and the aggregation ``values @ probs``
+    lands directly in the output's column layout.
+    """
 
     @staticmethod
     def forward(ctx, queries, keys, values, scale, budget_bytes):  # noqa: D102
@@ -52,18 +58,17 @@ class _BlockwiseAttention(torch.autograd.Function):
         rows = block_rows_for_budget(n_queries, n_keys, batch, queries.element_size(),
                                      budget_bytes)
         for b in range(batch):
-            values_b = values[b].t()
+            keys_rows = keys[b].t().contiguous()  # L x d
             for start in range(0, n_queries, rows):
                 stop = min(start + rows, n_queries)
-                scores = torch.mm(queries[b, :, start:stop].t(), keys[b])
-                scores.mul_(scale)
-                row_max = scores.amax(dim=1, keepdim=True)
-                scores.sub_(row_max).exp_()
-                row_sum = scores.sum(dim=1, keepdim=True)
-                # Normalising after the product costs e divisions per row instead of L.
-                block = torch.mm(scores, values_b).div_(row_sum)
-                out[b, :, start:stop] = block.t()
-                logsumexp[b, start:stop] = (row_max + row_sum.log()).squeeze(1)
+                # Scaling the few queries is cheaper than scaling the L x rows scores.
+                scores = torch.mm(keys_rows, queries[b, :, start:stop] * scale)
+                col_max = scores.amax(dim=0, keepdim=True)
+                scores.sub_(col_max).exp_()
+                col_sum = scores.sum(dim=0, keepdim=True)
+                # Normalising after the product costs e divisions per query instead of L.
+                out[b, :, start:stop] = torch.mm(values[b], scores).div_(col_sum)
+                logsumexp[b, start:stop] = (col_max + col_sum.log()).squeeze(0)
         ctx.save_for_backward(queries, keys, values, out, logsumexp)
         ctx.scale = scale
         ctx.budget_bytes = budget_bytes
@@ -79,26 +84,27 @@ class _BlockwiseAttention(torch.autograd.Function):
         grad_q = torch.zeros_like(queries) if need_q else None
         grad_k = torch.zeros_like(keys) if need_k else None
         grad_v = torch.zeros_like(values) if need_v else None
-        # d softmax: dS = P * (dP - rowsum(dO * O)), with P recomputed from the saved logsumexp.
+        # d softmax: dS = P * (dP - colsum(dO * O)), P recomputed from the saved logsumexp.
         delta = (grad_out * out).sum(dim=1)
         rows = block_rows_for_budget(n_queries, n_keys, batch, queries.element_size(),
                                      ctx.budget_bytes, buffers=2)
         for b in range(batch):
+            keys_rows = keys[b].t().contiguous()
             for start in range(0, n_queries, rows):
                 stop = min(start + rows, n_queries)
-                q_block = queries[b, :, start:stop].t()
-                g_block = grad_out[b, :, start:stop].t()
-                probs = torch.mm(q_block, keys[b]).mul_(scale)
-                probs.sub_(logsumexp[b, start:stop, None]).exp_()
+                q_block = queries[b, :, start:stop]
+                g_block = grad_out[b, :, start:stop]
+                probs = torch.mm(keys_rows, q_block * scale)
+                probs.sub_(logsumexp[b, None, start:stop]).exp_()
                 if need_v:
-                    grad_v[b].addmm_(g_block.t(), probs)
+                    grad_v[b].addmm_(g_block, probs.t())
                 if need_q or need_k:
-                    grad_scores = torch.mm(g_block, values[b])
-                    grad_scores.sub_(delta[b, start:stop, None]).mul_(probs)
+                    grad_scores = torch.mm(values[b].t(), g_block)
+                    grad_scores.sub_(delta[b, None, start:stop]).mul_(probs)
                     if need_q:
-                        grad_q[b, :, start:stop] = torch.mm(grad_scores, keys[b].t()).t() * scale
+                        grad_q[b, :, start:stop] = torch.mm(keys[b], grad_scores).mul_(scale)
                     if need_k:
-                        grad_k[b].addmm_(q_block.t(), grad_scores, alpha=scale)
+                        grad_k[b].addmm_(q_block, grad_scores.t(), alpha=scale)
         return grad_q, grad_k, grad_v, None, None
 
 

@@ -1,0 +1,60 @@
+"""Error of the bfloat16 paths of PyramidAttention against float32, on random features.
+
+    python benchmarks/precision.py [--size 48] [--gain 1 3]
+
+``gain`` multiplies the input; larger inputs give larger matching scores (x10 before the
+softmax), which is where low-precision matching goes wrong. "plain bf16 matching" rounds
+queries and keys to bfloat16 before the product, for contrast with the split kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from panet import PyramidAttention
+from panet.attention import kernel
+
+
+def plain_bf16_matching(queries, keys, values, scale, budget):
+    return kernel._BlockwiseAttention.apply(queries.bfloat16().float(), keys.bfloat16().float(),
+                                            values.float(), scale, budget).to(values.dtype)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=48)
+    parser.add_argument("--gain", type=float, nargs="+", default=[1.0, 3.0])
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    module = PyramidAttention(64, 2)
+    print(f"{'gain':>5} {'path':<28} {'max abs err':>12} {'rel to max|out|':>16} {'mean abs err':>13}")
+    for gain in args.gain:
+        x = torch.randn(1, 64, args.size, args.size) * gain
+        with torch.inference_mode():
+            exact = module(x)
+            results = {}
+            for name, choice in (("bf16, split kernel", "native"),
+                                 ("bf16, float32 kernel", "float32")):
+                low = PyramidAttention(64, 2, low_precision_kernel=choice).to(torch.bfloat16)
+                low.load_state_dict(module.state_dict())
+                results[name] = low(x.bfloat16()).float()
+            original = kernel.attend
+            kernel_module = __import__("panet.attention.pyramid", fromlist=["attend"])
+            kernel_module.attend = plain_bf16_matching
+            try:
+                low = PyramidAttention(64, 2, low_precision_kernel="float32").to(torch.bfloat16)
+                low.load_state_dict(module.state_dict())
+                results["plain bf16 matching"] = low(x.bfloat16()).float()
+            finally:
+                kernel_module.attend = original
+        for name, out in results.items():
+            error = (out - exact).abs()
+            print(f"{gain:>5g} {name:<28} {error.max().item():>12.4f} "
+                  f"{error.max().item() / exact.abs().max().item():>16.4%} "
+                  f"{error.mean().item():>13.5f}")
+
+
+if __name__ == "__main__":
+    main()
