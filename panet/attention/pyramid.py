@@ -183,9 +183,12 @@ class PyramidAttention(nn.Module):
         match_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         unfold = dict(kernel_size=self.patch_size, padding=self.patch_size // 2)
         with torch.autocast(x.device.type, enabled=False):
-            queries = F.unfold(self.query(x, match_dtype), **unfold)
+            # The pyramid is built in the matching precision too: bicubic resampling in
+            # bfloat16 would round every key before it is matched.
+            precise = x.to(match_dtype)
+            queries = F.unfold(self.query(precise, match_dtype), **unfold)
             keys, values = [], []
-            for level in self.levels(x):
+            for level in self.levels(precise):
                 keys.append(F.unfold(self.key(level, match_dtype), **unfold))
                 values.append(F.unfold(self.value(level, kernel_dtype), **unfold))
             keys = torch.cat(keys, dim=2)
