@@ -106,10 +106,10 @@ def test_module_trains():
 
 
 def test_block_rows_follow_the_budget():
-    assert block_rows_for_budget(10_000, 1_000, 1, 4, 4_000 * 25) == 25
-    assert block_rows_for_budget(10_000, 1_000, 1, 4, 1) == 1          # never zero rows
-    assert block_rows_for_budget(7, 1_000, 1, 4, 10**9) == 7             # never more than N
-    assert block_rows_for_budget(10_000, 1_000, 1, 4, 8_000 * 25, buffers=2) == 25
+    assert block_rows_for_budget(10_000, 1_000, 4, 4_000 * 25) == 25
+    assert block_rows_for_budget(10_000, 1_000, 4, 1) == 1          # never zero rows
+    assert block_rows_for_budget(7, 1_000, 4, 10**9) == 7             # never more than N
+    assert block_rows_for_budget(10_000, 1_000, 4, 8_000 * 25, buffers=2) == 25
 
 
 def _bf16_error(kernel, autocast=False):

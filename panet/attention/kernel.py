@@ -26,16 +26,17 @@ __all__ = ["attend", "block_rows_for_budget", "DEFAULT_BLOCK_BYTES"]
 DEFAULT_BLOCK_BYTES = 128 * 2**20
 
 
-def block_rows_for_budget(n_queries: int, n_keys: int, batch: int, element_bytes: int,
+def block_rows_for_budget(n_queries: int, n_keys: int, element_bytes: int,
                           budget_bytes: int, buffers: int = 1) -> int:
     """How many query rows fit in ``budget_bytes`` when each row holds ``n_keys`` scores.
 
-    >>> block_rows_for_budget(10_000, 1_000, 1, 4, 400_000)
+    Blocks are taken per sample, so the batch size does not enter the budget.
+
+    >>> block_rows_for_budget(10_000, 1_000, 4, 400_000)
     100
-    >>> block_rows_for_budget(10, 1_000, 1, 4, 400_000)
+    >>> block_rows_for_budget(10, 1_000, 4, 400_000)
     10
     """
-    del batch  # blocks are taken per sample, so the batch does not enter the budget
     per_row = max(1, n_keys) * element_bytes * buffers
     return int(max(1, min(n_queries, budget_bytes // per_row)))
 
@@ -55,7 +56,7 @@ class _BlockwiseAttention(torch.autograd.Function):
         n_keys = keys.shape[2]
         out = queries.new_empty(batch, values.shape[1], n_queries)
         logsumexp = queries.new_empty(batch, n_queries)
-        rows = block_rows_for_budget(n_queries, n_keys, batch, queries.element_size(),
+        rows = block_rows_for_budget(n_queries, n_keys, queries.element_size(),
                                      budget_bytes)
         for b in range(batch):
             keys_rows = keys[b].t().contiguous()  # L x d
@@ -86,7 +87,7 @@ class _BlockwiseAttention(torch.autograd.Function):
         grad_v = torch.zeros_like(values) if need_v else None
         # d softmax: dS = P * (dP - colsum(dO * O)), P recomputed from the saved logsumexp.
         delta = (grad_out * out).sum(dim=1)
-        rows = block_rows_for_budget(n_queries, n_keys, batch, queries.element_size(),
+        rows = block_rows_for_budget(n_queries, n_keys, queries.element_size(),
                                      ctx.budget_bytes, buffers=2)
         for b in range(batch):
             keys_rows = keys[b].t().contiguous()
@@ -135,7 +136,7 @@ def _attend_split_precision(queries, keys, values, scale, budget_bytes):
     k3 = F.pad(k3, (0, width - k3.shape[-1]))
     v_padded = F.pad(v, (0, width - v.shape[-1]))
     n_queries, n_keys = q3.shape[1], k3.shape[1]
-    rows = block_rows_for_budget(n_queries, n_keys, q3.shape[0], 4, budget_bytes, buffers=2)
+    rows = block_rows_for_budget(n_queries, n_keys, 4, budget_bytes, buffers=2)
     blocks = []
     for start in range(0, n_queries, rows):
         block = F.scaled_dot_product_attention(
