@@ -103,6 +103,7 @@ class Payload:
         return (os.system, ("touch pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_unreadable_files_are_refused(tmp_path):
     good = _save(make_official_state("panet", 2, 8, reduction=2), tmp_path)
     truncated = tmp_path / "truncated.pt"
