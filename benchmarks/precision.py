@@ -18,6 +18,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
+import panet.attention.pyramid as pyramid_module
 from panet import PyramidAttention
 from panet.attention import kernel
 
@@ -51,15 +52,15 @@ def main() -> None:
                 low = PyramidAttention(64, 2, res_scale=0.0, low_precision_kernel=choice).to(torch.bfloat16)
                 low.load_state_dict(module.state_dict())
                 results[name] = low(x.bfloat16()).float()
-            original = kernel.attend
-            kernel_module = __import__("panet.attention.pyramid", fromlist=["attend"])
-            kernel_module.attend = plain_bf16_matching
+            # Swap the kernel the module calls for one that rounds queries and keys first.
+            original = pyramid_module.attend
+            pyramid_module.attend = plain_bf16_matching
             try:
                 low = PyramidAttention(64, 2, res_scale=0.0, low_precision_kernel="float32").to(torch.bfloat16)
                 low.load_state_dict(module.state_dict())
                 results["plain bf16 matching"] = low(x.bfloat16()).float()
             finally:
-                kernel_module.attend = original
+                pyramid_module.attend = original
         for name, out in results.items():
             error = (out - exact).abs()
             print(f"{gain:>5g} {top_score:>11.0f} {name:<28} {error.max().item():>12.4f} "
