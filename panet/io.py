@@ -27,9 +27,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            if image.mode not in ("L", "RGB"):
-                image = image.convert("RGB" if image.mode in ("P", "RGBA", "CMYK") else "L")
+            if image.mode in ("P", "RGBA", "CMYK"):
+                image = image.convert("RGB")   # alpha dropped: only the smoke job reads here
+            elif image.mode == "LA":
+                image = image.convert("L")
+            elif image.mode not in ("L", "RGB"):
+                raise ImageError(f"{path}: {image.mode} images (16-bit, float, ...) are not "
+                                 "supported yet; use an 8-bit gray or RGB image")
             array = np.asarray(image, dtype=np.float32) / 255.0
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:

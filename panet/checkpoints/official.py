@@ -158,7 +158,7 @@ def infer_official_config(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[
 
 def _check_mean_shift(state: Mapping[str, torch.Tensor], architecture: str) -> None:
     """The authors' mean shift is a fixed 1x1 conv; ours supports identity std only."""
-    for name, sign in (("sub_mean", -1.0), ("add_mean", 1.0)):
+    for name in ("sub_mean", "add_mean"):
         weight, bias = state.get(f"{name}.weight"), state.get(f"{name}.bias")
         if weight is None and bias is None and architecture == "panet":
             continue
@@ -188,8 +188,9 @@ def official_to_native(state: Mapping[str, torch.Tensor], model: nn.Module) -> d
                 renamed[key.replace(".bias", ".shift")] = tensor.view(1, 3, 1, 1)
             continue
         if key.startswith("msa."):  # PA-EDSR keeps its attention under two names
-            twin = next((f"body.{i}{key[len('msa'):]}" for i in attention_indices
-                         if f"body.{i}{key[len('msa'):]}" in state), None)
+            suffix = key[len("msa"):]
+            twin = next((f"body.{i}{suffix}" for i in attention_indices
+                         if f"body.{i}{suffix}" in state), None)
             if twin is None or not torch.equal(state[twin], tensor):
                 raise CheckpointError(f"key {key!r} does not equal its twin {twin!r}")
             continue

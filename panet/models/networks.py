@@ -47,13 +47,15 @@ def resolve_positions(positions: Sequence[str | int], n_resblocks: int) -> list[
     return sorted(resolved)
 
 
-def _residual_body(n_resblocks: int, make_block, positions: list[int], make_attention,
-                   n_feats: int) -> nn.Sequential:
+def _residual_body(n_resblocks: int, make_block, positions: list[int], n_feats: int,
+                   attention: dict[str, Any]) -> nn.Sequential:
+    """ResBlocks with pyramid attention after the given block counts, then a 3x3 conv."""
     layers: list[nn.Module] = []
     for count in range(n_resblocks + 1):
         if count:
             layers.append(make_block())
-        layers.extend(make_attention() for position in positions if position == count)
+        layers.extend(PyramidAttention(n_feats, **attention)
+                      for position in positions if position == count)
     layers.append(conv3x3(n_feats, n_feats))
     return nn.Sequential(*layers)
 
@@ -120,12 +122,11 @@ class PANet(_ConfiguredModel):
         positions = resolve_positions(attention_positions, n_resblocks)
         self.head = nn.Sequential(conv3x3(in_channels, n_feats))
         self.body = _residual_body(
-            n_resblocks,
-            lambda: ResBlock(n_feats, shared if shared_prelu else nn.PReLU(1, 0.25)),
-            positions,
-            lambda: PyramidAttention(n_feats, reduction, scales, patch_size, softmax_scale,
-                                     attention_res_scale, resample, output_divisor, key_eps),
-            n_feats)
+            n_resblocks, lambda: ResBlock(n_feats, shared if shared_prelu else nn.PReLU(1, 0.25)),
+            positions, n_feats,
+            dict(reduction=reduction, scales=scales, patch_size=patch_size,
+                 softmax_scale=softmax_scale, res_scale=attention_res_scale, resample=resample,
+                 output_divisor=output_divisor, key_eps=key_eps))
         self.tail = nn.Sequential(conv3x3(n_feats, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,12 +170,11 @@ class PAEDSR(_ConfiguredModel):
         self.add_mean = MeanShift(rgb_mean, sign=+1)
         self.head = nn.Sequential(conv3x3(3, n_feats))
         self.body = _residual_body(
-            n_resblocks,
-            lambda: ResBlock(n_feats, nn.ReLU(inplace=True), res_scale),
-            positions,
-            lambda: PyramidAttention(n_feats, reduction, scales, patch_size, softmax_scale,
-                                     attention_res_scale, resample, output_divisor, key_eps),
-            n_feats)
+            n_resblocks, lambda: ResBlock(n_feats, nn.ReLU(inplace=True), res_scale),
+            positions, n_feats,
+            dict(reduction=reduction, scales=scales, patch_size=patch_size,
+                 softmax_scale=softmax_scale, res_scale=attention_res_scale, resample=resample,
+                 output_divisor=output_divisor, key_eps=key_eps))
         self.tail = nn.Sequential(Upsampler(scale, n_feats), conv3x3(n_feats, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
