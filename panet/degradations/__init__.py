@@ -1,0 +1,14 @@
+"""Degradations of clean images, as in the paper's data: noise, Bayer mosaic, JPEG, bicubic.
+
+Every function takes a numpy array ``H x W x C`` (float in [0, 1], or uint8) or a torch
+tensor ``... x C x H x W`` (float in [0, 1], batched or not, any device) and returns the
+same kind, float in [0, 1].
+"""
+
+from panet.degradations.jpeg import jpeg_roundtrip
+from panet.degradations.mosaic import BAYER_PATTERNS, bayer_masks, mosaic
+from panet.degradations.noise import add_gaussian_noise
+from panet.degradations.resize import imresize, matlab_resize_weights
+
+__all__ = ["add_gaussian_noise", "mosaic", "bayer_masks", "BAYER_PATTERNS", "jpeg_roundtrip",
+           "imresize", "matlab_resize_weights"]

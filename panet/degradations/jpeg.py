@@ -1,0 +1,52 @@
+"""JPEG compression round trips with Pillow's encoder (libjpeg-turbo, standard tables)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+
+from panet.degradations._arrays import Image, as_float, channels_of
+from panet.metrics import quantize, rgb_to_y
+
+
+def jpeg_bytes(levels: np.ndarray, quality: int) -> bytes:
+    """Encode ``H x W x C`` uint8 (C = 1 or 3; colour as 4:2:0) at ``quality``."""
+    pixels = levels[..., 0] if levels.shape[2] == 1 else levels
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, format="JPEG", quality=int(quality), subsampling=2)
+    return buffer.getvalue()
+
+
+def _roundtrip_one(image: np.ndarray, quality: int, gray_y: bool) -> np.ndarray:
+    levels = quantize(image)
+    if gray_y:
+        if levels.shape[2] == 3:
+            levels = np.round(rgb_to_y(levels))
+    elif levels.shape[2] not in (1, 3):
+        raise ValueError(f"JPEG needs gray or RGB images, got {levels.shape[2]} channels")
+    with PILImage.open(io.BytesIO(jpeg_bytes(levels.astype(np.uint8), quality))) as decoded:
+        out = np.asarray(decoded, dtype=np.float32) / 255.0
+    return out[..., None] if out.ndim == 2 else out
+
+
+def jpeg_roundtrip(image: Image, quality: int, *, gray_y: bool = False) -> Image:
+    """Compress and decode. ``gray_y`` compresses only the BT.601 Y channel (the paper's
+    CAR setting) and returns that one channel.
+
+    >>> out = jpeg_roundtrip(np.full((16, 16, 3), 0.5), 10)
+    >>> out.shape, bool(abs(out.mean() - 0.5) < 0.01)
+    ((16, 16, 3), True)
+    """
+    if not 1 <= int(quality) <= 100 or int(quality) != quality:
+        raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality}")
+    image = as_float(image)
+    channels_of(image)
+    if not isinstance(image, torch.Tensor):
+        return _roundtrip_one(image, quality, gray_y)
+    flat = image.detach().reshape(-1, *image.shape[-3:]).cpu().double().numpy()
+    outs = [_roundtrip_one(item.transpose(1, 2, 0), quality, gray_y) for item in flat]
+    stacked = torch.from_numpy(np.stack(outs).transpose(0, 3, 1, 2).copy())
+    return stacked.reshape(*image.shape[:-3], *stacked.shape[1:]).to(image.device, image.dtype)

@@ -1,0 +1,39 @@
+"""Bayer colour filter mosaics, as PANet takes them: 3 channels, zeros where not sampled."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from panet.degradations._arrays import Image, as_float, channels_of
+
+#: Patterns name the colours of the top-left 2x2 cell, row by row.
+BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+
+
+def bayer_masks(height: int, width: int, pattern: str = "RGGB") -> np.ndarray:
+    """Boolean ``3 x H x W`` masks: where R, G and B are sampled.
+
+    >>> bayer_masks(2, 2, "GRBG")[0].astype(int).tolist()   # red at top right
+    [[0, 1], [0, 0]]
+    """
+    pattern = pattern.upper()
+    if pattern not in BAYER_PATTERNS:
+        raise ValueError(f"unknown Bayer pattern {pattern!r}; use one of {', '.join(BAYER_PATTERNS)}")
+    masks = np.zeros((3, height, width), dtype=bool)
+    for index, colour in enumerate(pattern):
+        row, col = divmod(index, 2)
+        masks["RGB".index(colour), row::2, col::2] = True
+    return masks
+
+
+def mosaic(image: Image, pattern: str = "RGGB") -> Image:
+    """Keep each pixel's one sampled colour and zero the other two (3 channels out)."""
+    image = as_float(image)
+    if channels_of(image) != 3:
+        raise ValueError(f"a Bayer mosaic needs an RGB image, got {channels_of(image)} channels")
+    if isinstance(image, torch.Tensor):
+        masks = torch.from_numpy(bayer_masks(*image.shape[-2:], pattern)).to(image.device)
+        return image * masks.to(image.dtype)
+    height, width = image.shape[:2]
+    return image * bayer_masks(height, width, pattern).transpose(1, 2, 0).astype(image.dtype)

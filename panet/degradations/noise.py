@@ -1,0 +1,43 @@
+"""Additive white Gaussian noise, as in the paper's noisy inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from panet.degradations._arrays import Image, as_float, to_levels
+
+
+def add_gaussian_noise(image: Image, sigma: float | torch.Tensor, *, seed: int | None = 0,
+                       clip: bool = True) -> Image:
+    """``image + sigma/255 * N(0, 1)``; by default clipped and rounded to 8 bits.
+
+    The paper's noisy inputs were 8-bit PNG files, so clipped and rounded (``clip=True``);
+    ``clip=False`` keeps the unclipped float values. The same ``seed`` gives the same noise
+    (numpy and torch draw different numbers); ``seed=None`` draws fresh randomness. For a
+    batched tensor, ``sigma`` may be a tensor with one level per image.
+
+    >>> noisy = add_gaussian_noise(np.full((4, 4, 3), 0.5), 25)
+    >>> bool(np.all(noisy * 255 == np.round(noisy * 255)))
+    True
+    """
+    image = as_float(image)
+    if isinstance(image, torch.Tensor):
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=image.device).manual_seed(seed)
+        noise = torch.randn(image.shape, generator=generator, device=image.device,
+                            dtype=image.dtype)
+        level = torch.as_tensor(sigma, dtype=image.dtype, device=image.device)
+        if bool((level < 0).any()):
+            raise ValueError(f"noise level must be non-negative, got {sigma}")
+        if level.dim() == 1:
+            level = level.view(-1, *([1] * (image.dim() - 1)))
+        noisy = image + noise * (level / 255.0)
+    else:
+        if np.any(np.asarray(sigma) < 0):
+            raise ValueError(f"noise level must be non-negative, got {sigma}")
+        rng = np.random.default_rng(seed)
+        noisy = image + rng.standard_normal(image.shape) * (float(sigma) / 255.0)
+        noisy = noisy.astype(image.dtype, copy=False)
+    return to_levels(noisy) if clip else noisy
