@@ -1,19 +1,47 @@
-"""Reading and writing 8-bit images as float arrays in [0, 1] (Pillow does the decoding)."""
+"""Reading and writing images without losing data.
+
+Pixels are handed around as float32 ``H x W x C`` arrays in [0, 1] (C = 1 or 3); alpha is
+kept apart and written back unchanged. Libraries: Pillow decodes and encodes the common
+formats and keeps EXIF/ICC metadata; Pillow reads 16-bit colour PNG as 8 bits, so
+``pypng`` handles 16-bit PNG; ``tifffile`` handles 16-bit and float TIFF.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+import png
+import tifffile
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "read_image", "write_image", "sample_image_path"]
+__all__ = ["ImageError", "ImageData", "load_image", "save_image", "read_image", "write_image",
+           "sample_image_path", "FORMATS"]
+
+#: File extensions -> format names, and what each format can hold.
+FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG",
+           ".bmp": "BMP", ".webp": "WEBP"}
+_DEPTHS = {"PNG": (8, 16), "TIFF": (8, 16, 32), "JPEG": (8,), "BMP": (8,), "WEBP": (8,)}
+_ALPHA = {"PNG", "TIFF", "WEBP"}
 
 
 class ImageError(ValueError):
     """An image that cannot be read or written, with the reason in one line."""
+
+
+@dataclass
+class ImageData:
+    """A decoded image: pixels and what must survive a round trip."""
+
+    pixels: np.ndarray                 # float32, H x W x C (1 or 3), in [0, 1]
+    alpha: np.ndarray | None = None    # float32, H x W x 1, or None
+    bit_depth: int = 8                 # 8, 16, or 32 (float TIFF)
+    format: str = "PNG"
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
 
 
 def sample_image_path() -> str:
@@ -21,45 +49,182 @@ def sample_image_path() -> str:
     return str(resources.files("panet") / "assets" / "sample.png")
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an 8-bit gray or RGB image as ``H x W x C`` float32 in [0, 1]."""
+def _split_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or 0 in array.shape:
+        raise ValueError(f"no image data of a supported shape (found {array.shape})")
+    if array.shape[2] in (2, 4):
+        return array[..., :-1], array[..., -1:]
+    if array.shape[2] not in (1, 3):
+        raise ValueError(f"{array.shape[2]} channels are not supported")
+    return array, None
+
+
+def _from_integers(array: np.ndarray, bit_depth: int) -> np.ndarray:
+    return (array.astype(np.float32) / float(2 ** bit_depth - 1)).astype(np.float32)
+
+
+def _png_depth(path: str) -> int:
+    with open(path, "rb") as handle:
+        header = handle.read(26)
+    return header[24] if len(header) == 26 and header[12:16] == b"IHDR" else 8
+
+
+def _load_png16(path: str) -> ImageData:
+    width, height, rows, info = png.Reader(filename=path).asDirect()
+    planes = info["planes"]
+    array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    array = array.reshape(height, width, planes)
+    pixels, alpha = _split_alpha(array)
+    return ImageData(_from_integers(pixels, 16),
+                     None if alpha is None else _from_integers(alpha, 16), 16, "PNG")
+
+
+def _load_tiff(path: str) -> ImageData:
+    array = tifffile.imread(path, key=0)
+    if array.dtype == np.uint8:
+        depth, scaled = 8, _from_integers(array, 8)
+    elif array.dtype == np.uint16:
+        depth, scaled = 16, _from_integers(array, 16)
+    elif np.issubdtype(array.dtype, np.floating):
+        depth, scaled = 32, array.astype(np.float32)
+    else:
+        raise ValueError(f"TIFF sample type {array.dtype} is not supported")
+    pixels, alpha = _split_alpha(scaled)
+    return ImageData(pixels, alpha, depth, "TIFF")
+
+
+def _load_pillow(path: str) -> ImageData:
+    with Image.open(path) as opened:
+        image_format = opened.format or "PNG"
+        opened.load()
+        image = ImageOps.exif_transpose(opened)   # honour EXIF orientation
+    exif = image.getexif()
+    exif_bytes = exif.tobytes() if len(exif) else None
+    icc = image.info.get("icc_profile")
+    mode = image.mode
+    if mode == "P":   # palette: expand explicitly, keeping transparency as alpha
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode == "CMYK":
+        image = image.convert("RGB")
+    elif mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image).astype(np.int64)
+        if array.min() < 0 or array.max() > 65535:
+            raise ValueError(f"{mode} values outside 0..65535 are not supported")
+        return ImageData(_from_integers(array.astype(np.uint16)[..., None], 16), None, 16,
+                         image_format, exif_bytes, icc)
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        raise ValueError(f"image mode {mode} is not supported")
+    pixels, alpha = _split_alpha(np.asarray(image))
+    return ImageData(_from_integers(pixels, 8), None if alpha is None else _from_integers(alpha, 8),
+                     8, image_format, exif_bytes, icc)
+
+
+def load_image(path: str | os.PathLike) -> ImageData:
+    """Decode an image file; corrupt, truncated, empty or non-image files raise :class:`ImageError`."""
     path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ImageError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path}: the file is empty")
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("P", "RGBA", "CMYK"):
-                image = image.convert("RGB")   # alpha dropped: only the smoke job reads here
-            elif image.mode == "LA":
-                image = image.convert("L")
-            elif image.mode not in ("L", "RGB"):
-                raise ImageError(f"{path}: {image.mode} images (16-bit, float, ...) are not "
-                                 "supported yet; use an 8-bit gray or RGB image")
-            array = np.asarray(image, dtype=np.float32) / 255.0
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic in (b"II*\x00", b"MM\x00*"):
+            return _load_tiff(path)
+        if magic == b"\x89PNG" and _png_depth(path) == 16:
+            return _load_png16(path)
+        return _load_pillow(path)
     except ImageError:
         raise
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"{path}: not a readable image ({error})") from None
-    return array[..., None] if array.ndim == 2 else array
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            png.Error, tifffile.TiffFileError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ImageError(f"{path}: not a readable image ({reason})") from None
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ``H x W x C`` values in [0, 1] as an 8-bit image, atomically."""
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Pixels only (alpha dropped): float32 ``H x W x C`` in [0, 1]."""
+    return load_image(path).pixels
+
+
+def _to_integers(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    top = 2 ** bit_depth - 1
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    return np.clip(np.round(np.asarray(values, dtype=np.float64) * top), 0, top).astype(dtype)
+
+
+def _encode(path: str, image_format: str, array: np.ndarray, bit_depth: int,
+            exif: bytes | None, icc: bytes | None, quality: int) -> None:
+    if bit_depth == 32:
+        tifffile.imwrite(path, array.astype(np.float32)[..., 0] if array.shape[2] == 1 else
+                         array.astype(np.float32))
+        return
+    ints = _to_integers(array, bit_depth)
+    if bit_depth == 16 and image_format == "PNG":
+        height, width, planes = ints.shape
+        writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4),
+                            bitdepth=16)
+        with open(path, "wb") as handle:
+            writer.write(handle, ints.reshape(height, width * planes))
+        return
+    if bit_depth == 16:
+        tifffile.imwrite(path, ints[..., 0] if ints.shape[2] == 1 else ints)
+        return
+    image = Image.fromarray(ints[..., 0] if ints.shape[2] == 1 else ints)
+    options: dict = {}
+    if exif:
+        options["exif"] = exif
+    if icc:
+        options["icc_profile"] = icc
+    if image_format in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    image.save(path, format=image_format, **options)
+
+
+def save_image(path: str | os.PathLike, pixels: np.ndarray, *, alpha: np.ndarray | None = None,
+               bit_depth: int = 8, exif: bytes | None = None, icc_profile: bytes | None = None,
+               quality: int = 95) -> None:
+    """Write ``H x W x C`` values in [0, 1] atomically (temporary file, then rename).
+
+    The format comes from the extension. ``bit_depth`` is 8, 16 (PNG, TIFF) or 32 (float
+    TIFF, values kept unclipped). EXIF and ICC data are written where the format and depth
+    allow (8-bit PNG, JPEG, WebP, TIFF).
+    """
     path = os.fspath(path)
-    pixels = np.clip(np.round(np.asarray(array, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        pixels = pixels[..., 0]
+    extension = os.path.splitext(path)[1].lower()
+    image_format = FORMATS.get(extension)
+    if image_format is None:
+        raise ImageError(f"{path}: unknown image extension {extension!r}; use one of "
+                         f"{', '.join(sorted(FORMATS))}")
+    if bit_depth not in _DEPTHS[image_format]:
+        raise ImageError(f"{path}: {image_format} cannot hold {bit_depth}-bit data")
+    array = np.asarray(pixels)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3):
+        raise ImageError(f"{path}: cannot write an array of shape {array.shape}")
+    if alpha is not None:
+        if image_format not in _ALPHA:
+            raise ImageError(f"{path}: {image_format} cannot store the alpha channel")
+        array = np.concatenate([array, np.asarray(alpha).reshape(*array.shape[:2], 1)], axis=2)
     folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1] or ".png"
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=suffix, dir=folder)
+    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=extension, dir=folder)
     os.close(handle)
     try:
-        Image.fromarray(pixels).save(temporary)
+        _encode(temporary, image_format, array, bit_depth, exif, icc_profile, quality)
         os.replace(temporary, path)
     except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
-        if isinstance(error, (OSError, ValueError, KeyError)):
+        if isinstance(error, (OSError, ValueError, KeyError, TypeError)):
             raise ImageError(f"{path}: cannot write ({error})") from None
         raise
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -> None:
+    """Shorthand for :func:`save_image` without alpha or metadata."""
+    save_image(path, array, bit_depth=bit_depth)
