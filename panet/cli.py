@@ -84,6 +84,111 @@ def _cmd_smoke(args: argparse.Namespace) -> None:
         print(f"wrote     {args.output}")
 
 
+def _check_output(source: str | None, output: str, overwrite: bool) -> None:
+    if source is not None and os.path.abspath(source) == os.path.abspath(output):
+        raise CommandError("the output would overwrite the input; choose another file")
+    if os.path.exists(output) and not overwrite:
+        raise CommandError(f"{output} exists; pass --overwrite to replace it")
+
+
+def _cmd_degrade(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from panet import degradations
+    from panet.io import FORMATS, load_image, save_image
+
+    _check_output(args.input, args.output, args.overwrite)
+    out_format = FORMATS.get(os.path.splitext(args.output)[1].lower())
+    if out_format is None:
+        raise CommandError(f"{args.output}: unknown image extension; use one of "
+                           f"{', '.join(sorted(FORMATS))}")
+    image = load_image(args.input)
+    pixels, alpha, depth = image.pixels, image.alpha, min(image.bit_depth, 16)
+    if args.noise is not None:
+        seed = None if args.random else args.seed
+        pixels = degradations.add_gaussian_noise(pixels, args.noise, seed=seed,
+                                                 clip=not args.float)
+        if args.float:
+            depth = 32 if out_format == "TIFF" else 16
+            if depth == 16 and out_format != "PNG":
+                raise CommandError("--float needs a .tif (float, unclipped) or .png (16-bit) output")
+        else:
+            depth = 8
+    elif args.mosaic:
+        pixels = degradations.mosaic(pixels, args.mosaic)
+    elif args.jpeg is not None:
+        if out_format == "JPEG":  # the compressed file itself, not a re-encoding of it
+            if alpha is not None and not args.gray_y:
+                raise CommandError(f"{args.input} has an alpha channel that JPEG cannot store; "
+                                   "write .png or .tif")
+            data = degradations.encode_jpeg(image.pixels, args.jpeg, gray_y=args.gray_y)
+            _write_bytes(args.output, data)
+            print(f"wrote {args.output}: JPEG quality {args.jpeg} ({len(data):,} bytes)")
+            return
+        pixels = degradations.jpeg_roundtrip(pixels, args.jpeg, gray_y=args.gray_y)
+        depth = 8
+        if args.gray_y:
+            alpha = None
+    else:
+        if not args.downscale > 0:
+            raise CommandError(f"--downscale must be a positive factor, got {args.downscale}")
+        factor = 1.0 / args.downscale
+        pixels = np.clip(degradations.imresize(pixels, factor), 0, 1)
+        if alpha is not None:
+            alpha = np.clip(degradations.imresize(alpha, factor), 0, 1)
+    if depth > 8 and out_format in ("JPEG", "BMP", "WEBP"):
+        depth = 8
+    if alpha is not None and out_format not in ("PNG", "TIFF", "WEBP"):
+        raise CommandError(f"{args.input} has an alpha channel that {out_format} cannot store; "
+                           "write .png or .tif")
+    exif = image.exif if depth == 8 else None
+    icc = image.icc_profile if depth == 8 else None
+    save_image(args.output, pixels, alpha=alpha, bit_depth=depth, exif=exif, icc_profile=icc)
+    height, width, channels = pixels.shape
+    print(f"wrote {args.output}: {width}x{height}, {channels} channel(s), "
+          f"{'float' if depth == 32 else f'{depth}-bit'}")
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(
+        os.path.abspath(path)))
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _cmd_metrics(args: argparse.Namespace) -> None:
+    import json
+
+    from panet.io import read_image
+    from panet.metrics import psnr, ssim
+
+    restored, reference = read_image(args.restored), read_image(args.reference)
+    if restored.shape != reference.shape:
+        raise CommandError(f"sizes differ: {args.restored} is {restored.shape[1]}x"
+                           f"{restored.shape[0]}x{restored.shape[2]}, {args.reference} is "
+                           f"{reference.shape[1]}x{reference.shape[0]}x{reference.shape[2]}")
+    result = {"psnr": psnr(restored, reference, y=args.y, shave=args.shave)}
+    try:
+        result["ssim"] = ssim(restored, reference, y=args.y, shave=args.shave)
+    except ValueError:
+        result["ssim"] = None  # image smaller than the 11x11 window
+    result.update(y=args.y, shave=args.shave)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        ssim_text = "n/a (smaller than 11x11)" if result["ssim"] is None else f"{result['ssim']:.4f}"
+        print(f"PSNR {result['psnr']:.2f} dB  SSIM {ssim_text}  "
+              f"({'Y' if args.y else 'all channels'}, shave {args.shave})")
+
+
 def _cmd_env(args: argparse.Namespace) -> None:
     import platform
 
@@ -124,6 +229,36 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("-o", "--output", help="write the output image here")
     smoke.add_argument("--overwrite", action="store_true", help="replace an existing output")
     smoke.set_defaults(run=_cmd_smoke)
+
+    degrade = commands.add_parser("degrade", help="make a degraded copy of an image "
+                                  "(noise, Bayer mosaic, JPEG, Matlab-style downscaling)")
+    degrade.add_argument("input")
+    degrade.add_argument("output")
+    kind = degrade.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--noise", type=float, metavar="SIGMA",
+                      help="additive white Gaussian noise, sigma on the 0-255 scale")
+    kind.add_argument("--mosaic", choices=["RGGB", "BGGR", "GRBG", "GBRG"],
+                      help="3-channel Bayer mosaic with zeros where a colour is not sampled")
+    kind.add_argument("--jpeg", type=int, metavar="QUALITY", help="JPEG round trip (4:2:0)")
+    kind.add_argument("--downscale", type=float, metavar="SCALE",
+                      help="Matlab-compatible bicubic downscaling by this factor (2, 3, 4, 1.5, ...)")
+    degrade.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    degrade.add_argument("--random", action="store_true", help="fresh random noise, no seed")
+    degrade.add_argument("--float", action="store_true", help="keep noisy values unrounded: "
+                         "float TIFF (unclipped) or 16-bit PNG")
+    degrade.add_argument("--gray-y", action="store_true",
+                         help="with --jpeg: compress the BT.601 Y channel only (CAR setting)")
+    degrade.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    degrade.set_defaults(run=_cmd_degrade)
+
+    metrics = commands.add_parser("metrics", help="PSNR and SSIM of a restored image "
+                                  "against its reference (the paper's protocol)")
+    metrics.add_argument("restored")
+    metrics.add_argument("reference")
+    metrics.add_argument("--y", action="store_true", help="on the BT.601 Y channel")
+    metrics.add_argument("--shave", type=int, default=0, help="border pixels to ignore")
+    metrics.add_argument("--json", action="store_true", help="print JSON")
+    metrics.set_defaults(run=_cmd_metrics)
 
     env = commands.add_parser("env", help="show versions and what the hardware supports")
     env.set_defaults(run=_cmd_env)

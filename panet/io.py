@@ -157,11 +157,17 @@ def _to_integers(values: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.clip(np.round(np.asarray(values, dtype=np.float64) * top), 0, top).astype(dtype)
 
 
+def _write_tiff(path: str, array: np.ndarray) -> None:
+    colour = array.shape[2] >= 3
+    extra = {"extrasamples": ["unassalpha"]} if array.shape[2] in (2, 4) else {}
+    tifffile.imwrite(path, array[..., 0] if array.shape[2] == 1 else array,
+                     photometric="rgb" if colour else "minisblack", **extra)
+
+
 def _encode(path: str, image_format: str, array: np.ndarray, bit_depth: int,
             exif: bytes | None, icc: bytes | None, quality: int) -> None:
     if bit_depth == 32:
-        tifffile.imwrite(path, array.astype(np.float32)[..., 0] if array.shape[2] == 1 else
-                         array.astype(np.float32))
+        _write_tiff(path, array.astype(np.float32))
         return
     ints = _to_integers(array, bit_depth)
     if bit_depth == 16 and image_format == "PNG":
@@ -172,7 +178,7 @@ def _encode(path: str, image_format: str, array: np.ndarray, bit_depth: int,
             writer.write(handle, ints.reshape(height, width * planes))
         return
     if bit_depth == 16:
-        tifffile.imwrite(path, ints[..., 0] if ints.shape[2] == 1 else ints)
+        _write_tiff(path, ints)
         return
     image = Image.fromarray(ints[..., 0] if ints.shape[2] == 1 else ints)
     options: dict = {}

@@ -46,3 +46,69 @@ def test_env(capsys):
     assert main(["env"]) == 0
     assert "fast bfloat16" in capsys.readouterr().out
 
+
+
+def _sample_copy(tmp_path):
+    path = tmp_path / "clean.png"
+    path.write_bytes(open(sample_image_path(), "rb").read())
+    return path
+
+
+def test_degrade_commands_write_what_the_library_computes(tmp_path):
+    from panet.degradations import add_gaussian_noise, imresize, mosaic
+    from panet.io import load_image
+
+    clean_path = _sample_copy(tmp_path)
+    clean = read_image(clean_path)
+    cases = {"noise.png": (["--noise", "25", "--seed", "3"], add_gaussian_noise(clean, 25, seed=3)),
+             "mosaic.png": (["--mosaic", "GRBG"], mosaic(clean, "GRBG")),
+             "small.png": (["--downscale", "4"], np.clip(imresize(clean, 0.25), 0, 1))}
+    for name, (options, expected) in cases.items():
+        assert main(["degrade", str(clean_path), str(tmp_path / name), *options]) == 0
+        assert np.abs(read_image(tmp_path / name) - expected).max() <= 0.5 / 255 + 1e-6
+    assert main(["degrade", str(clean_path), str(tmp_path / "f.tif"), "--noise", "50",
+                 "--float"]) == 0
+    unclipped = load_image(tmp_path / "f.tif")
+    assert unclipped.bit_depth == 32 and unclipped.pixels.min() < 0
+    assert main(["degrade", str(clean_path), str(tmp_path / "q.jpg"), "--jpeg", "15"]) == 0
+    with Image.open(tmp_path / "q.jpg") as jpeg:
+        assert jpeg.format == "JPEG"
+    assert main(["degrade", str(clean_path), str(tmp_path / "y.png"), "--jpeg", "15",
+                 "--gray-y"]) == 0
+    assert read_image(tmp_path / "y.png").shape == (96, 128, 1)
+
+
+def test_degrade_refusals(tmp_path, capsys):
+    clean_path = _sample_copy(tmp_path)
+    before = clean_path.read_bytes()
+    assert main(["degrade", str(clean_path), str(clean_path), "--noise", "5",
+                 "--overwrite"]) == 2                                     # never the input
+    assert clean_path.read_bytes() == before
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.zeros((12, 12), dtype=np.uint8)).save(gray)
+    assert main(["degrade", str(gray), str(tmp_path / "m.png"), "--mosaic", "RGGB"]) == 2
+    assert main(["degrade", str(clean_path), str(tmp_path / "x.gif"), "--noise", "5"]) == 2
+    assert main(["degrade", str(clean_path), str(tmp_path / "j.png"), "--jpeg", "0"]) == 2
+    assert main(["degrade", str(clean_path), str(tmp_path / "d.png"), "--downscale", "0"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 5 and all(line.startswith("panet: error:") for line in errors)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.png", "gray.png"]
+
+
+def test_metrics_command(tmp_path, capsys):
+    import json
+
+    clean_path = _sample_copy(tmp_path)
+    assert main(["degrade", str(clean_path), str(tmp_path / "n.png"), "--noise", "30"]) == 0
+    capsys.readouterr()
+    assert main(["metrics", str(tmp_path / "n.png"), str(clean_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    from panet.metrics import psnr, ssim
+
+    noisy, clean = read_image(tmp_path / "n.png"), read_image(clean_path)
+    assert result["psnr"] == psnr(noisy, clean) and result["ssim"] == ssim(noisy, clean)
+    assert main(["metrics", str(tmp_path / "n.png"), str(clean_path), "--y", "--shave", "4"]) == 0
+    assert "PSNR" in capsys.readouterr().out
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((5, 5, 3), dtype=np.uint8)).save(small)
+    assert main(["metrics", str(small), str(clean_path)]) == 2

@@ -38,10 +38,11 @@ def test_float_tiff_keeps_unclipped_values(tmp_path):
     assert loaded.bit_depth == 32 and np.array_equal(loaded.pixels, values)
 
 
-@pytest.mark.parametrize("name, depth", [("a.png", 8), ("a.png", 16), ("a.tif", 16)])
-def test_alpha_is_carried_unchanged(tmp_path, name, depth):
+@pytest.mark.parametrize("name, depth, channels", [("a.png", 8, 3), ("a.png", 16, 3), ("a.tif", 16, 3),
+                                                   ("a.tif", 8, 1), ("a.png", 16, 1)])
+def test_alpha_is_carried_unchanged(tmp_path, name, depth, channels):
     top = 2 ** depth - 1
-    rgb, alpha = _levels((5, 6, 3), top, 1) / top, _levels((5, 6, 1), top, 2) / top
+    rgb, alpha = _levels((5, 6, channels), top, 1) / top, _levels((5, 6, 1), top, 2) / top
     save_image(tmp_path / name, rgb, alpha=alpha, bit_depth=depth)
     loaded = load_image(tmp_path / name)
     assert np.allclose(loaded.pixels, rgb, atol=1e-7) and np.allclose(loaded.alpha, alpha, atol=1e-7)

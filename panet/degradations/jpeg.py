@@ -20,14 +20,21 @@ def jpeg_bytes(levels: np.ndarray, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _roundtrip_one(image: np.ndarray, quality: int, gray_y: bool) -> np.ndarray:
+def encode_jpeg(image: np.ndarray, quality: int, *, gray_y: bool = False) -> bytes:
+    """The JPEG file for ``H x W x C`` float-in-[0, 1] or uint8 data (Y only with ``gray_y``)."""
+    if not 1 <= int(quality) <= 100 or int(quality) != quality:
+        raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality}")
     levels = quantize(image)
-    if gray_y:
-        if levels.shape[2] == 3:
-            levels = np.round(rgb_to_y(levels))
-    elif levels.shape[2] not in (1, 3):
+    if levels.shape[2] not in (1, 3):
         raise ValueError(f"JPEG needs gray or RGB images, got {levels.shape[2]} channels")
-    with PILImage.open(io.BytesIO(jpeg_bytes(levels.astype(np.uint8), quality))) as decoded:
+    if gray_y and levels.shape[2] == 3:
+        levels = np.round(rgb_to_y(levels))
+    return jpeg_bytes(levels.astype(np.uint8), int(quality))
+
+
+def _roundtrip_one(image: np.ndarray, quality: int, gray_y: bool) -> np.ndarray:
+    data = encode_jpeg(image, quality, gray_y=gray_y)
+    with PILImage.open(io.BytesIO(data)) as decoded:
         out = np.asarray(decoded, dtype=np.float32) / 255.0
     return out[..., None] if out.ndim == 2 else out
 
@@ -40,8 +47,6 @@ def jpeg_roundtrip(image: Image, quality: int, *, gray_y: bool = False) -> Image
     >>> out.shape, bool(abs(out.mean() - 0.5) < 0.01)
     ((16, 16, 3), True)
     """
-    if not 1 <= int(quality) <= 100 or int(quality) != quality:
-        raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality}")
     image = as_float(image)
     channels_of(image)
     if not isinstance(image, torch.Tensor):
