@@ -82,7 +82,14 @@ def _load_png16(path: str) -> ImageData:
 
 
 def _load_tiff(path: str) -> ImageData:
-    array = tifffile.imread(path, key=0)
+    with tifffile.TiffFile(path) as tiff:
+        if not tiff.pages:
+            raise ValueError("the TIFF holds no image")
+        page = tiff.pages[0]
+        if page.bitspersample == 8 and page.sampleformat == 1:
+            # Pillow decodes 8-bit TIFF with every common compression (LZW, deflate, ...).
+            return _load_pillow(path)
+        array = page.asarray()
     if array.dtype == np.uint8:
         depth, scaled = 8, _from_integers(array, 8)
     elif array.dtype == np.uint16:
