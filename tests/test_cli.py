@@ -112,3 +112,19 @@ def test_metrics_command(tmp_path, capsys):
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((5, 5, 3), dtype=np.uint8)).save(small)
     assert main(["metrics", str(small), str(clean_path)]) == 2
+
+
+def test_degrade_keeps_16_bit_data_and_alpha(tmp_path):
+    from panet.io import load_image, save_image
+
+    rng = np.random.default_rng(0)
+    rgb, alpha = rng.random((20, 24, 3)), rng.random((20, 24, 1))
+    save_image(tmp_path / "deep.png", rgb, alpha=alpha, bit_depth=16)
+    assert main(["degrade", str(tmp_path / "deep.png"), str(tmp_path / "m.png"),
+                 "--mosaic", "RGGB"]) == 0
+    out = load_image(tmp_path / "m.png")
+    assert out.bit_depth == 16
+    assert np.allclose(out.alpha, np.round(alpha * 65535) / 65535, atol=1e-7)
+    assert main(["degrade", str(tmp_path / "deep.png"), str(tmp_path / "m.jpg"),
+                 "--mosaic", "RGGB"]) == 2                   # JPEG cannot keep the alpha
+    assert not (tmp_path / "m.jpg").exists()
