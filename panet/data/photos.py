@@ -274,7 +274,7 @@ def fetch(role: str = "all", root: str | None = None, *, entries: list[PhotoEntr
         try:
             archive = _cached_download(source, os.path.join(downloads, slug), downloader)
             work = tempfile.mkdtemp(dir=root, prefix=".extract-")
-        except RuntimeError as error:
+        except (RuntimeError, OSError) as error:   # OSError: e.g. apt-get or pip missing
             report.failed.extend(f"{e.name}: {error}" for e in group)
             bar.update(len(group))
             continue
