@@ -35,11 +35,7 @@ def _cmd_convert(args: argparse.Namespace) -> None:
     from panet.checkpoints import load_official_checkpoint, save_model
     from panet.models import count_parameters
 
-    source, target = os.path.abspath(args.checkpoint), os.path.abspath(args.output)
-    if source == target:
-        raise CommandError("the output would overwrite the input checkpoint")
-    if os.path.exists(target) and not args.overwrite:
-        raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
+    _check_output(args.checkpoint, args.output, args.overwrite)
     model = load_official_checkpoint(args.checkpoint)
     save_model(model, args.output, {"converted_from": os.path.basename(args.checkpoint)})
     print(f"{args.output}: {model.architecture} {model.config} "
@@ -56,9 +52,9 @@ def _cmd_smoke(args: argparse.Namespace) -> None:
 
     if args.sigma < 0:
         raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
-    if args.output and os.path.exists(args.output) and not args.overwrite:
-        raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
     path = args.image or sample_image_path()
+    if args.output:
+        _check_output(path, args.output, args.overwrite)
     clean = read_image(path)
     rng = np.random.default_rng(args.seed)
     noisy = np.clip(np.round(clean * 255.0 + rng.normal(0.0, args.sigma, clean.shape)), 0, 255)
@@ -122,7 +118,11 @@ def _cmd_degrade(args: argparse.Namespace) -> None:
                 raise CommandError(f"{args.input} has an alpha channel that JPEG cannot store; "
                                    "write .png or .tif")
             data = degradations.encode_jpeg(image.pixels, args.jpeg, gray_y=args.gray_y)
-            _write_bytes(args.output, data)
+            from panet.files import atomic_output
+
+            with atomic_output(args.output, suffix=".jpg") as partial:
+                with open(partial, "wb") as handle:
+                    handle.write(data)
             print(f"wrote {args.output}: JPEG quality {args.jpeg} ({len(data):,} bytes)")
             return
         pixels = degradations.jpeg_roundtrip(pixels, args.jpeg, gray_y=args.gray_y)
@@ -147,21 +147,6 @@ def _cmd_degrade(args: argparse.Namespace) -> None:
     height, width, channels = pixels.shape
     print(f"wrote {args.output}: {width}x{height}, {channels} channel(s), "
           f"{'float' if depth == 32 else f'{depth}-bit'}")
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    import tempfile
-
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(
-        os.path.abspath(path)))
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _cmd_metrics(args: argparse.Namespace) -> None:

@@ -9,7 +9,6 @@ formats and keeps EXIF/ICC metadata; Pillow reads 16-bit colour PNG as 8 bits, s
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 
@@ -17,6 +16,8 @@ import numpy as np
 import png
 import tifffile
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from panet.files import atomic_output, check_input_file
 
 __all__ = ["ImageError", "ImageData", "load_image", "save_image", "read_image", "write_image",
            "sample_image_path", "FORMATS"]
@@ -133,10 +134,7 @@ def _load_pillow(path: str) -> ImageData:
 def load_image(path: str | os.PathLike) -> ImageData:
     """Decode an image file; corrupt, truncated, empty or non-image files raise :class:`ImageError`."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise ImageError(f"{path}: the file is empty")
+    check_input_file(path, ImageError)
     try:
         with open(path, "rb") as handle:
             magic = handle.read(4)
@@ -224,18 +222,11 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, *, alpha: np.ndarray
         if image_format not in _ALPHA:
             raise ImageError(f"{path}: {image_format} cannot store the alpha channel")
         array = np.concatenate([array, np.asarray(alpha).reshape(*array.shape[:2], 1)], axis=2)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=extension, dir=folder)
-    os.close(handle)
     try:
-        _encode(temporary, image_format, array, bit_depth, exif, icc_profile, quality)
-        os.replace(temporary, path)
-    except BaseException as error:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        if isinstance(error, (OSError, ValueError, KeyError, TypeError)):
-            raise ImageError(f"{path}: cannot write ({error})") from None
-        raise
+        with atomic_output(path, suffix=extension) as temporary:
+            _encode(temporary, image_format, array, bit_depth, exif, icc_profile, quality)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ImageError(f"{path}: cannot write ({error})") from None
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -> None:

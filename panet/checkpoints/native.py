@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ import safetensors.torch
 from torch import nn
 
 from panet.checkpoints.official import CheckpointError
+from panet.files import atomic_output, check_input_file
 from panet.models.registry import build_architecture
 
 __all__ = ["save_model", "load_model", "read_metadata", "FORMAT_NAME"]
@@ -52,26 +52,14 @@ def save_model(model: nn.Module, path: str | os.PathLike,
         raise TypeError("metadata keys and values must be strings")
     extra.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, architecture=architecture,
                  config=json.dumps(config, sort_keys=True))
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=".safetensors", dir=folder)
-    os.close(handle)
-    try:
+    with atomic_output(path, suffix=".safetensors") as temporary:
         safetensors.torch.save_model(model, temporary, metadata=extra)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The metadata of one of our weight files, checked for our format."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such file")
+    check_input_file(path, CheckpointError)
     try:
         with safetensors.safe_open(path, framework="pt") as handle:
             metadata = dict(handle.metadata() or {})

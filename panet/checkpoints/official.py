@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from panet.files import check_input_file
 from panet.models.networks import resolve_positions
 from panet.models.registry import build_architecture
 
@@ -45,10 +46,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     ``module.`` prefix (from ``DataParallel``) are accepted.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f"{path}: the file is empty")
+    check_input_file(path, CheckpointError)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt files; report them all

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME, PhotoEntry, read_manifest
+from panet.files import atomic_output
 from panet.io import load_image, save_image
 from panet.metrics import quantize, rgb_to_y
 
@@ -216,11 +217,9 @@ def read_index(root: str, role: str) -> dict[str, dict]:
 
 
 def _write_index(root: str, role: str, index: dict[str, dict]) -> None:
-    path = _index_path(root, role)
-    temporary = path + ".partial"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(index, handle, indent=1, sort_keys=True)
-    os.replace(temporary, path)
+    with atomic_output(_index_path(root, role), suffix=".json") as temporary:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(index, handle, indent=1, sort_keys=True)
 
 
 def _prepare(entry: PhotoEntry, raw: str, root: str) -> dict:
