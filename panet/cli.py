@@ -212,6 +212,55 @@ def _cmd_data_list(args: argparse.Namespace) -> None:
           "own small test set: report it under that name only.")
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from panet.train.config import apply_overrides, build_config
+    from panet.train.presets import PRESETS, preset
+
+    if args.list:
+        width = max(map(len, PRESETS))
+        for name, (description, _) in PRESETS.items():
+            print(f"{name:<{width}}  {description}")
+        return 0
+    if not args.config:
+        raise CommandError("name a preset (see 'panet train --list') or a YAML file")
+    if args.config in PRESETS:
+        raw = preset(args.config)
+    elif os.path.isfile(args.config):
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                raw = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            raise CommandError(f"{args.config}: not valid YAML ({str(error).splitlines()[0]})")
+    else:
+        raise CommandError(f"{args.config!r} is neither a preset nor a file; presets: "
+                           f"{', '.join(PRESETS)}")
+    config = build_config(apply_overrides(raw, args.set or []))
+    from panet.train.loop import Trainer
+
+    out = args.out or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
+    if not args.resume and glob_checkpoints(out):
+        raise CommandError(f"{out} already holds checkpoints; pass --resume to continue it "
+                           "or choose another --out")
+    trainer = Trainer(config, out, resume=args.resume, progress=not args.quiet)
+    if trainer.rank == 0:
+        with open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as handle:
+            from panet.train.config import config_to_dict
+
+            yaml.safe_dump(config_to_dict(config), handle, sort_keys=False)
+    weights = trainer.run()
+    if weights:
+        print(f"weights: {weights}")
+    return 0
+
+
+def glob_checkpoints(out: str) -> list[str]:
+    import glob
+
+    return glob.glob(os.path.join(out, "checkpoints", "iter-*.pt"))
+
+
 def _cmd_env(args: argparse.Namespace) -> None:
     import platform
 
@@ -295,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--dir", help="data folder (default: $PANET_DATA or ~/.cache/panet)")
     listing.set_defaults(run=_cmd_data_list)
 
+    train = commands.add_parser("train", help="train a model (paper presets or a YAML file)")
+    train.add_argument("config", nargs="?", help="preset name or YAML file")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override one value, e.g. --set train.iterations=1000")
+    train.add_argument("--out", help="run folder (default: runs/CONFIG)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--list", action="store_true", help="list the presets")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_cmd_train)
+
     env = commands.add_parser("env", help="show versions and what the hardware supports")
     env.set_defaults(run=_cmd_env)
     return parser
@@ -304,11 +363,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     from panet.checkpoints import CheckpointError
     from panet.io import ImageError
+    from panet.train.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
         status = args.run(args)
-    except (CommandError, CheckpointError, ImageError, ValueError) as error:
+    except (CommandError, CheckpointError, ImageError, ConfigError, ValueError) as error:
         print(f"panet: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -141,7 +141,8 @@ class RestorationDataset(Dataset):
             :class:`SuperResolution` (or any callable with the same signature).
         patch_size: size of the *input* crop (48 in the paper; SR targets are
             ``patch_size * scale``).
-        channels: 3 for colour, 1 for gray (converted with full-range luma).
+        channels: 3 for colour (gray images get three equal channels), 1 for gray
+            (colour images are converted with full-range luma).
         train: random crops and flips, ``repeat`` samples per image per epoch; otherwise one
             deterministic centre crop of ``patch_size`` per image (``patch_size=None`` for the
             whole image), the same degradation every time.
@@ -183,10 +184,8 @@ class RestorationDataset(Dataset):
         if self._cache is not None and index in self._cache:
             return self._cache[index].astype(np.float32) / 255.0
         image = read_image(self.paths[index])
-        image = to_gray(image) if self.channels == 1 else image
-        if image.shape[2] != self.channels:
-            raise ValueError(f"{self.paths[index]}: a gray image in a colour dataset; use "
-                             "channels=1 or colour images")
+        # Gray photos in a colour set are colour images whose channels are equal.
+        image = to_gray(image) if self.channels == 1 else np.repeat(image, 3 // image.shape[2], 2)
         if self._cache is not None:  # uint8 in memory: 4x smaller than float32
             self._cache[index] = np.round(image * 255).astype(np.uint8)
         return image
