@@ -94,6 +94,12 @@ def _check_type(where: str, value: Any, expected: Any) -> Any:
         return value
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is float and isinstance(value, str):
+        # YAML 1.1 reads "1e-4" (no dot) as a string; accept it as the number it means.
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
     if origin in (list, dict):
         if not isinstance(value, origin):
             raise ConfigError(f"{where} must be a {origin.__name__}, got {value!r}")

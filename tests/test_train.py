@@ -1,0 +1,158 @@
+"""`panet train`: configs, presets, sharding, DDP equivalence, kill-and-resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from panet.cli import main
+from panet.io import save_image
+from panet.models import create_model
+from panet.train.config import ConfigError, apply_overrides, build_config
+from panet.train.loop import make_task, shard_indices, train_step
+from panet.train.presets import PRESETS, preset
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:40, 0:40] / 40
+    for i in range(3):
+        smooth = np.stack([np.sin(4 * xx + i), np.cos(3 * yy), xx * yy], 2) * 0.4 + 0.5
+        save_image(folder / f"{i}.png", np.clip(smooth + rng.normal(0, 0.02, smooth.shape), 0, 1))
+    return folder
+
+
+def _tiny(images, out=None, **train):
+    raw = {"model": {"name": "panet-s", "options": {"n_resblocks": 2, "n_feats": 8}},
+           "task": {"type": "denoise", "sigma": 30},
+           "data": {"train": str(images), "val": str(images), "patch_size": 12,
+                    "val_patch_size": 24, "repeat": 8, "workers": 0},
+           "train": {"iterations": 12, "batch_size": 2, "log_every": 1, "val_every": 4,
+                     "save_every": 1, "keep_last": 2, "threads": 1, **train}}
+    if out:
+        path = os.path.join(out, "tiny.yaml")
+        os.makedirs(out, exist_ok=True)
+        with open(path, "w") as handle:
+            yaml.safe_dump(raw, handle)
+        return path
+    return raw
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_builds(name):
+    config = build_config(preset(name))
+    assert config.optim.lr == 1e-4 and config.train.batch_size == 16
+    assert config.data.patch_size == 48 and config.optim.decay_every == 200_000
+    model = create_model(config.model.name, **config.model.options)
+    expected = 1 if config.task.type == "jpeg" else 3
+    assert model.head[0].in_channels == expected
+    make_task(config)
+
+
+def test_bad_configs_are_refused_with_the_valid_keys():
+    with pytest.raises(ConfigError, match="valid keys of train: iterations, batch_size"):
+        build_config({"train": {"iters": 5}})
+    with pytest.raises(ConfigError, match="must be an integer"):
+        build_config({"train": {"batch_size": "16"}})
+    with pytest.raises(ConfigError, match="valid sections"):
+        build_config({"trainer": {}})
+    with pytest.raises(ConfigError, match="must be true or false"):
+        build_config({"task": {"clip": "yes"}})
+    assert build_config(apply_overrides({}, ["optim.lr=2e-4"])).optim.lr == 2e-4
+
+
+def test_cli_refuses_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "panet-s", "--set", "train.itres=3", "--out", str(out)]) == 2
+    assert "valid keys of train" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["train", "no-such-preset"]) == 2
+    assert main(["train", "--list"]) == 0
+    assert "ablation-pre-mid-post" in capsys.readouterr().out
+
+
+def test_shards_are_disjoint_equal_and_reshuffled_per_epoch():
+    shards = [shard_indices(10, 0, 7, rank, 3) for rank in range(3)]
+    assert all(len(s) == 3 for s in shards)
+    assert len(set().union(*shards)) == 9
+    assert shard_indices(10, 0, 7, 0, 3) == shards[0]
+    assert shard_indices(10, 1, 7, 0, 3) != shards[0]
+
+
+def _ddp_worker(rank, world, init_file, batch, out_file):
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}",
+                                         rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = create_model("panet-s", n_resblocks=2, n_feats=8)
+    net = torch.nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    half = batch[0].shape[0] // world
+    train_step(net, optimizer, batch[0][rank * half:(rank + 1) * half],
+               batch[1][rank * half:(rank + 1) * half], None)
+    if rank == 0:
+        torch.save([p.detach() for p in model.parameters()], out_file)
+    torch.distributed.destroy_process_group()
+
+
+def test_two_gloo_ranks_equal_one_process_with_the_double_batch(tmp_path):
+    torch.manual_seed(1)
+    batch = (torch.rand(4, 3, 12, 12), torch.rand(4, 3, 12, 12))
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), batch,
+                                                   str(tmp_path / "ddp.pt")), nprocs=2)
+    torch.manual_seed(0)
+    model = create_model("panet-s", n_resblocks=2, n_feats=8)
+    train_step(model, torch.optim.Adam(model.parameters(), lr=1e-3), *batch, None)
+    for ddp, single in zip(torch.load(tmp_path / "ddp.pt"), model.parameters()):
+        assert torch.allclose(ddp, single.detach(), atol=1e-6)
+
+
+def _losses(run):
+    with open(os.path.join(run, "metrics.jsonl")) as handle:
+        records = [json.loads(line) for line in handle]
+    return [(r["iteration"], r.get("loss"), r.get("val_psnr")) for r in records]
+
+
+def test_sigkill_and_resume_continue_as_if_uninterrupted(tmp_path, images):
+    command = [sys.executable, "-m", "panet.cli", "train", "--quiet"]
+    straight = str(tmp_path / "straight")
+    config = _tiny(images, straight)
+    subprocess.run(command + [config, "--out", straight], check=True, capture_output=True)
+    killed = str(tmp_path / "killed")
+    process = subprocess.Popen(command + [config, "--out", killed], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    checkpoints = os.path.join(killed, "checkpoints")
+    while time.time() < deadline and process.poll() is None:
+        if os.path.isdir(checkpoints) and any(f.startswith("iter-000000005") for f in
+                                              os.listdir(checkpoints)):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not os.path.exists(os.path.join(killed, "model.safetensors"))
+    # Without --resume the run folder is protected.
+    assert subprocess.run(command + [config, "--out", killed], capture_output=True).returncode == 2
+    subprocess.run(command + [config, "--out", killed, "--resume"], check=True,
+                   capture_output=True)
+    got, want = _losses(killed), _losses(straight)
+    assert [r[0] for r in got] == [r[0] for r in want]
+    for (_, loss_a, psnr_a), (_, loss_b, psnr_b) in zip(got, want):
+        assert (loss_a is None) == (loss_b is None) and (psnr_a is None) == (psnr_b is None)
+        if loss_a is not None:
+            assert loss_a == pytest.approx(loss_b, abs=1e-6)
+        if psnr_a is not None:
+            assert psnr_a == pytest.approx(psnr_b, abs=1e-6)
+    assert sorted(os.listdir(checkpoints)) == ["best.pt", "iter-000000011.pt",
+                                               "iter-000000012.pt"]
+    from panet import load_model
+
+    assert load_model(os.path.join(killed, "model.safetensors")).config["n_feats"] == 8
