@@ -153,6 +153,9 @@ def test_sigkill_and_resume_continue_as_if_uninterrupted(tmp_path, images):
             assert psnr_a == pytest.approx(psnr_b, abs=1e-6)
     assert sorted(os.listdir(checkpoints)) == ["best.pt", "iter-000000011.pt",
                                                "iter-000000012.pt"]
+    assert os.path.getsize(os.path.join(killed, "curves.png")) > 1000
+    events = os.listdir(os.path.join(killed, "tensorboard"))
+    assert any(name.startswith("events.out.tfevents") for name in events)
     from panet import load_model
 
     assert load_model(os.path.join(killed, "model.safetensors")).config["n_feats"] == 8

@@ -163,6 +163,17 @@ class Trainer:
             self._load_latest()
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed \
             else self.model
+        self._writer = None
+
+    @property
+    def writer(self):
+        """TensorBoard writer of rank 0 (created on first use)."""
+        if self._writer is None and self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(os.path.join(self.out_dir, "tensorboard"),
+                                         purge_step=self.position.iteration + 1)
+        return self._writer
 
     # ---- setup helpers --------------------------------------------------------------------
 
@@ -258,9 +269,16 @@ class Trainer:
             for index in range(count):
                 degraded, target = dataset[index]
                 restored = self.model(degraded[None].to(self.device))[0].float().clamp(0, 1)
-                scores.append(psnr(restored.cpu().numpy().transpose(1, 2, 0),
+                restored = restored.cpu()
+                scores.append(psnr(restored.numpy().transpose(1, 2, 0),
                                    target.numpy().transpose(1, 2, 0), y=sr,
                                    shave=config.task.scale if sr else 0))
+                if index < 3 and self.writer is not None:   # a few crops to look at
+                    shown = F.interpolate(degraded[None], size=target.shape[-2:])[0] if sr \
+                        else degraded
+                    self.writer.add_image(f"validation/{index}: input | restored | target",
+                                          torch.cat([shown, restored, target], dim=2),
+                                          self.position.iteration)
         self.model.train()
         return float(np.mean(scores))
 
@@ -309,11 +327,15 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
                 self._log({"iteration": p.iteration, "loss": loss, "lr": lr,
                            "it_per_s": round(rate, 4)})
+                if self.writer is not None:
+                    self.writer.add_scalar("train/loss", loss, p.iteration)
+                    self.writer.add_scalar("train/lr", lr, p.iteration)
                 started, done_since = time.perf_counter(), 0
             if p.iteration % config.train.val_every == 0 or p.iteration == config.train.iterations:
                 if self.rank == 0:
                     score = self.validate()
                     self._log({"iteration": p.iteration, "val_psnr": score})
+                    self.writer.add_scalar("validation/psnr", score, p.iteration)
                     if score > p.best_psnr:
                         p.best_psnr = score
                         self._save(os.path.join(self.out_dir, "checkpoints", "best.pt"))
@@ -325,6 +347,11 @@ class Trainer:
         if self.rank != 0:
             return None
         self._save_periodic()
+        self.writer.close()
+        from panet.train.plots import plot_curves
+
+        plot_curves(self._log_path, os.path.join(self.out_dir, "curves.png"),
+                    f"{config.model.name}, {config.task.type}")
         weights = os.path.join(self.out_dir, "model.safetensors")
         save_model(self.model, weights, {"task": json.dumps(config_to_dict(self.config)["task"]),
                                          "iterations": str(p.iteration),
