@@ -1,0 +1,162 @@
+"""Running a restoration network on whole images: tiles, the paper's chop, self-ensemble.
+
+* :func:`tiled_forward` - overlapping tiles blended with linear ramps, so images of any
+  size fit a memory budget; a tile at least the image size is plain inference, exactly.
+* :func:`paper_chop_forward` - the authors' test-time chopping (SPEC §4), to compare with
+  the paper's numbers.
+* :func:`ensemble_forward` - the 8 flips/rotations averaged (the paper's self-ensemble).
+
+Attention only sees its tile: a smaller tile is cheaper (time grows with the square of the
+tile's pixel count) but gives the attention fewer places to look.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_budget",
+           "tile_starts", "model_scale"]
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def model_scale(model: nn.Module) -> int:
+    """Upscaling factor of a model (1 for same-size restoration)."""
+    return int(getattr(model, "scale", 1))
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis: step ``tile - overlap``, the last tile flush with the end.
+
+    >>> tile_starts(100, 48, 8)
+    [0, 40, 52]
+    """
+    if tile >= size:
+        return [0]
+    step = max(1, tile - overlap)
+    starts = list(range(0, size - tile, step))
+    return starts + [size - tile]
+
+
+def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
+    """1 inside, falling over ``overlap`` samples towards sides shared with another tile.
+
+    The outer quarter of the overlap gets almost no weight: those pixels saw the tile's zero
+    padding; the neighbouring tile, for which they are inside, covers them.
+    """
+    weights = torch.ones(length, dtype=torch.float64)
+    if overlap > 0:
+        margin = overlap // 4
+        rise = (torch.arange(overlap, dtype=torch.float64) - margin + 1) / (overlap - 2 * margin + 1)
+        rise = rise.clamp(1e-3, 1.0)
+        count = min(overlap, length)
+        if not at_start:
+            weights[:count] = torch.minimum(weights[:count], rise[:count])
+        if not at_end:
+            weights[-count:] = torch.minimum(weights[-count:], rise[:count].flip(0))
+    return weights
+
+
+def tiled_forward(forward: Forward, x: torch.Tensor, tile: int, overlap: int = 16,
+                  scale: int = 1, on_tile: Callable[[], None] | None = None) -> torch.Tensor:
+    """``forward`` over overlapping ``tile x tile`` tiles of ``x`` (B x C x H x W), blended.
+
+    Overlaps are cross-faded with linear ramps. When ``tile`` covers the whole image this is
+    exactly ``forward(x)``.
+    """
+    height, width = x.shape[-2:]
+    if tile >= height and tile >= width:
+        result = forward(x)
+        if on_tile:
+            on_tile()
+        return result
+    if overlap >= tile:
+        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
+    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    out = weight = None
+    for top in rows:
+        for left in cols:
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            y = forward(x[..., top:bottom, left:right]).double()
+            if out is None:
+                out = y.new_zeros(*y.shape[:-2], height * scale, width * scale)
+                weight = y.new_zeros(height * scale, width * scale)
+            ramp = torch.outer(
+                _ramp((bottom - top) * scale, overlap * scale, top == 0, bottom == height),
+                _ramp((right - left) * scale, overlap * scale, left == 0, right == width))
+            window = (slice(top * scale, bottom * scale), slice(left * scale, right * scale))
+            out[..., window[0], window[1]] += y * ramp
+            weight[window] += ramp
+            if on_tile:
+                on_tile()
+    return (out / weight).to(x.dtype)
+
+
+def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave: int = 10,
+                       scale: int = 1) -> torch.Tensor:
+    """The authors' test-time chop: four overlapping quadrants of ``(h/2+shave) x (w/2+shave)``,
+    split again while a quadrant has ``min_pixels`` or more, stitched without the overlap.
+
+    The paper used ``min_pixels`` 6800 for denoising and 6400 for the other tasks.
+    """
+    height, width = x.shape[-2:]
+    half_h, half_w = height // 2, width // 2
+    size_h, size_w = half_h + shave, half_w + shave
+    pieces = [x[..., :size_h, :size_w], x[..., :size_h, width - size_w:],
+              x[..., height - size_h:, :size_w], x[..., height - size_h:, width - size_w:]]
+    # The second test stops a recursion the authors' code would never leave (quadrants stop
+    # shrinking at 2*shave pixels); it never triggers with their 6400/6800 thresholds.
+    if size_h * size_w < min_pixels or (size_h >= height and size_w >= width):
+        outputs = [forward(piece) for piece in pieces]
+    else:
+        outputs = [paper_chop_forward(forward, piece, min_pixels, shave, scale) for piece in pieces]
+    s = scale
+    H, W, hh, hw, sh, sw = height * s, width * s, half_h * s, half_w * s, size_h * s, size_w * s
+    out = outputs[0].new_empty(*outputs[0].shape[:-2], H, W)
+    out[..., :hh, :hw] = outputs[0][..., :hh, :hw]
+    out[..., :hh, hw:] = outputs[1][..., :hh, sw - W + hw:]
+    out[..., hh:, :hw] = outputs[2][..., sh - H + hh:, :hw]
+    out[..., hh:, hw:] = outputs[3][..., sh - H + hh:, sw - W + hw:]
+    return out
+
+
+def _dihedral(x: torch.Tensor, index: int, inverse: bool = False) -> torch.Tensor:
+    ops = [lambda t: t.transpose(-2, -1) if index & 4 else t,
+           lambda t: t.flip(-2) if index & 2 else t,
+           lambda t: t.flip(-1) if index & 1 else t]
+    for op in (reversed(ops) if inverse else ops):
+        x = op(x)
+    return x
+
+
+def ensemble_forward(forward: Forward, x: torch.Tensor) -> torch.Tensor:
+    """Mean of ``forward`` over the 8 flips/rotations of ``x``, each undone."""
+    total = None
+    for index in range(8):
+        y = _dihedral(forward(_dihedral(x, index)), index, inverse=True).double()
+        total = y if total is None else total + y
+    return (total / 8).to(x.dtype)
+
+
+def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> int:
+    """The largest square tile whose attention fits ``budget_bytes`` (capped at ``largest``,
+    since time per pixel grows with the tile's area)."""
+    from panet.attention import PyramidAttention
+
+    blocks = [m for m in model.modules() if isinstance(m, PyramidAttention)]
+    if not blocks:
+        return largest
+    per_pixel = 0.0
+    for block in blocks[:1]:   # blocks run one after another; the largest one counts
+        patch = block.patch_size ** 2
+        keys_per_pixel = sum(s * s for s in block.scales)
+        # unfolded values (twice while concatenated), keys and queries, folded output
+        per_pixel = 4 * (keys_per_pixel * (2 * block.channels + block.channels // block.reduction)
+                         * patch + (block.channels // block.reduction + block.channels) * patch)
+        fixed = block.block_bytes
+    side = int(math.sqrt(max(1.0, (budget_bytes - fixed) / (per_pixel * 1.25))))
+    return max(16, min(largest, side))

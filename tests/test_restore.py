@@ -1,0 +1,91 @@
+"""Tiled inference, the paper's chop (against SPEC §4 written out), self-ensemble."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from panet.metrics import psnr
+from panet.models import create_model
+from panet.restore import (ensemble_forward, paper_chop_forward, tile_for_budget, tile_starts,
+                           tiled_forward)
+
+
+def _context(x):
+    """A 'model' whose output depends on everything it sees (its tile's mean)."""
+    return x + x.mean(dim=(-2, -1), keepdim=True)
+
+
+def test_a_tile_covering_the_image_is_plain_inference():
+    torch.manual_seed(0)
+    model = create_model("panet-s", n_resblocks=2, n_feats=8).eval()
+    x = torch.rand(1, 3, 20, 17)
+    with torch.no_grad():
+        assert torch.equal(tiled_forward(model, x, tile=20), model(x))
+
+
+@pytest.mark.parametrize("tile, overlap", [(8, 2), (10, 4), (16, 0), (7, 3)])
+def test_tiles_blend_exactly_for_pointwise_models(tile, overlap):
+    x = torch.rand(2, 3, 23, 31, dtype=torch.float64)
+    assert torch.allclose(tiled_forward(lambda t: 2 * t + 1, x, tile, overlap), 2 * x + 1)
+    up = lambda t: F.interpolate(t, scale_factor=3, mode="nearest")  # noqa: E731
+    assert torch.allclose(tiled_forward(up, x, tile, overlap, scale=3), up(x))
+
+
+def test_seams_of_a_convolutional_network_are_invisible():
+    torch.manual_seed(0)
+    model = create_model("resnet", n_resblocks=2, n_feats=16).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        full = model(x)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+        tiled = tiled_forward(model, x, tile=24, overlap=12)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+    assert psnr(tiled, full) > 50
+
+
+def _spec_chop(forward, x, min_pixels, shave=10):
+    """SPEC §4 written out: quadrants of (h/2+10) x (w/2+10), recursively, stitched."""
+    h, w = x.shape[-2:]
+    top, left = h // 2, w // 2
+    th, tw = top + shave, left + shave
+    corners = [(0, 0), (0, w - tw), (h - th, 0), (h - th, w - tw)]
+    out = torch.empty_like(x)
+    for (r, c), (out_rows, out_cols) in zip(corners, [(slice(0, top), slice(0, left)),
+                                                      (slice(0, top), slice(left, w)),
+                                                      (slice(top, h), slice(0, left)),
+                                                      (slice(top, h), slice(left, w))]):
+        piece = x[..., r:r + th, c:c + tw]
+        result = forward(piece) if th * tw < min_pixels else _spec_chop(forward, piece,
+                                                                         min_pixels, shave)
+        out[..., out_rows, out_cols] = result[..., out_rows.start - r:out_rows.stop - r,
+                                              out_cols.start - c:out_cols.stop - c]
+    return out
+
+
+@pytest.mark.parametrize("shape, min_pixels", [((1, 3, 90, 120), 6800), ((2, 1, 200, 150), 6400),
+                                               ((1, 3, 41, 37), 6800)])
+def test_paper_chop_matches_spec(shape, min_pixels):
+    x = torch.rand(shape, dtype=torch.float64)
+    assert torch.equal(paper_chop_forward(_context, x, min_pixels), _spec_chop(_context, x, min_pixels))
+
+
+def test_paper_chop_for_super_resolution():
+    x = torch.rand(1, 3, 50, 44, dtype=torch.float64)
+    up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
+    assert torch.equal(paper_chop_forward(up, x, 900, scale=2), up(x))
+    assert torch.equal(paper_chop_forward(up, x, 100, scale=2), up(x))    # would not terminate
+
+
+def test_ensemble_averages_the_eight_transforms():
+    x = torch.rand(1, 1, 5, 7, dtype=torch.float64)
+    assert torch.allclose(ensemble_forward(lambda t: t * 3, x), x * 3)
+    corner = lambda t: t + t[..., :1, :1]          # noqa: E731  (not flip-equivariant)
+    expected = x + (x[..., 0, 0] + x[..., 0, -1] + x[..., -1, 0] + x[..., -1, -1])[..., None, None] / 4
+    assert torch.allclose(ensemble_forward(corner, x), expected)
+
+
+def test_tile_helpers():
+    assert tile_starts(100, 48, 8) == [0, 40, 52]
+    assert tile_starts(30, 48, 8) == [0]
+    model = create_model("panet-s")
+    small, large = tile_for_budget(model, 400 * 2**20), tile_for_budget(model, 8 * 2**30)
+    assert 16 <= small < large == 128
