@@ -261,6 +261,123 @@ def glob_checkpoints(out: str) -> list[str]:
     return glob.glob(os.path.join(out, "checkpoints", "iter-*.pt"))
 
 
+_IMAGE_SUFFIX = "_panet"
+
+
+def _expand_inputs(items: list[str], recursive: bool) -> list[tuple[str, str]]:
+    """(file, path relative to its input root) for files, folders and glob patterns."""
+    import glob
+
+    from panet.io import FORMATS
+
+    found: list[tuple[str, str]] = []
+    for item in items:
+        matches = sorted(glob.glob(item)) if any(c in item for c in "*?[") else [item]
+        if not matches:
+            raise CommandError(f"{item}: no file matches")
+        for match in matches:
+            if os.path.isdir(match):
+                walker = os.walk(match) if recursive else [(match, [], sorted(os.listdir(match)))]
+                for folder, _, files in walker:
+                    for name in sorted(files):
+                        path = os.path.join(folder, name)
+                        if os.path.splitext(name)[1].lower() in FORMATS and os.path.isfile(path) \
+                                and not name.startswith("."):
+                            found.append((path, os.path.relpath(path, match)))
+            else:
+                found.append((match, os.path.basename(match)))
+    return found
+
+
+def _resolve_model(spec: str | None, task: str, scale: int | None):
+    from panet.checkpoints import load_model, load_official_checkpoint
+    from panet.models import create_model, list_models
+
+    defaults = {"denoise": "panet", "demosaic": "panet", "jpeg": "panet-gray",
+                "sr": f"pa-edsr-x{scale or 2}"}
+    spec = spec or defaults[task]
+    if os.path.isfile(spec):
+        model = load_official_checkpoint(spec) if spec.endswith((".pt", ".pth")) else load_model(spec)
+        return model, False
+    if spec not in list_models():
+        raise CommandError(f"unknown model {spec!r} (not a file either); known models: "
+                           f"{', '.join(list_models())}")
+    return create_model(spec).eval(), True
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from panet.io import FORMATS, load_image, save_image
+    from panet.restore import model_scale, restore_pixels, tile_for_budget
+
+    model, random_weights = _resolve_model(args.model, args.task, args.scale)
+    scale = model_scale(model)
+    if args.task == "sr" and args.scale and args.scale != scale:
+        raise CommandError(f"the model upscales x{scale}, not x{args.scale}")
+    if (args.task == "sr") != (scale > 1):
+        raise CommandError(f"a x{scale} model does not fit task {args.task}")
+    if random_weights:
+        print("panet: warning: no trained weights for this model yet; it has RANDOM weights "
+              "and will not restore anything (pass --model PATH to trained weights)",
+              file=sys.stderr)
+    device = torch.device(args.device)
+    model = model.to(device)
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    tile = args.tile or tile_for_budget(model, int(args.max_memory * 2**30))
+    files = _expand_inputs(args.inputs, args.recursive)
+    single = len(files) == 1 and os.path.isfile(args.inputs[0]) and len(args.inputs) == 1
+    out_is_file = bool(args.output) and single and \
+        os.path.splitext(args.output)[1].lower() in FORMATS
+    failed = skipped = 0
+    bar = tqdm(files, unit="image", disable=args.quiet or len(files) < 2)
+    for path, relative in bar:
+        if out_is_file:
+            target = args.output
+        else:
+            stem, ext = os.path.splitext(relative)
+            name = stem + ("" if args.output else _IMAGE_SUFFIX) + ext
+            target = os.path.join(args.output, name) if args.output else \
+                os.path.join(os.path.dirname(path), os.path.basename(name))
+        if os.path.abspath(target) == os.path.abspath(path):
+            print(f"panet: error: {path}: the output would overwrite the input", file=sys.stderr)
+            failed += 1
+            continue
+        if os.path.exists(target) and not args.overwrite:
+            skipped += 1
+            continue
+        try:
+            image = load_image(path)
+            tiles = tqdm(unit="tile", leave=False, disable=args.quiet, desc=os.path.basename(path))
+            pixels, note = restore_pixels(
+                model, image.pixels, task=args.task, pattern=args.pattern, tile=tile,
+                overlap=args.overlap, ensemble=args.ensemble, protocol=args.protocol,
+                dtype=dtype, device=device, on_tile=lambda: tiles.update(1))
+            tiles.close()
+            alpha = image.alpha
+            if alpha is not None and scale > 1:
+                import numpy as np
+
+                from panet.degradations import imresize
+
+                alpha = np.clip(imresize(alpha, scale), 0, 1)
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+            depth = image.bit_depth
+            if FORMATS[os.path.splitext(target)[1].lower()] in ("JPEG", "BMP", "WEBP"):
+                depth = 8
+            save_image(target, pixels, alpha=alpha, bit_depth=depth, exif=image.exif,
+                       icc_profile=image.icc_profile)
+            if not args.quiet:
+                print(f"{path} -> {target}" + (f" ({note})" if note else ""))
+        except (ValueError, OSError, RuntimeError) as error:
+            print(f"panet: error: {str(error).splitlines()[0]}", file=sys.stderr)
+            failed += 1
+    if skipped:
+        print(f"{skipped} output(s) already existed and were skipped (--overwrite replaces them)")
+    return 1 if failed else 0
+
+
 def _cmd_env(args: argparse.Namespace) -> None:
     import platform
 
@@ -353,6 +470,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--list", action="store_true", help="list the presets")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
+
+    restore = commands.add_parser("restore", help="restore images (files, folders, globs)")
+    restore.add_argument("inputs", nargs="+", metavar="INPUT")
+    restore.add_argument("-o", "--output", help="output file (one input) or folder")
+    restore.add_argument("--task", required=True, choices=["denoise", "demosaic", "jpeg", "sr"])
+    restore.add_argument("--sigma", type=float, help="noise level of the input (0-255)")
+    restore.add_argument("--pattern", default="RGGB", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
+    restore.add_argument("--quality", type=int, help="JPEG quality of the input")
+    restore.add_argument("--scale", type=int, help="SR factor")
+    restore.add_argument("--model", help="registered model name or weights file")
+    restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")
+    restore.add_argument("--overlap", type=int, default=16)
+    restore.add_argument("--max-memory", type=float, default=2.0, help="GiB for attention")
+    restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
+    restore.add_argument("--protocol", choices=["default", "paper"], default="default",
+                         help="paper: the authors' test-time chopping")
+    restore.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    restore.add_argument("--device", default="cpu")
+    restore.add_argument("--recursive", action="store_true", help="descend into folders")
+    restore.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    restore.add_argument("--quiet", action="store_true")
+    restore.set_defaults(run=_cmd_restore)
 
     env = commands.add_parser("env", help="show versions and what the hardware supports")
     env.set_defaults(run=_cmd_env)

@@ -160,3 +160,61 @@ def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> 
         fixed = block.block_bytes
     side = int(math.sqrt(max(1.0, (budget_bytes - fixed) / (per_pixel * 1.25))))
     return max(16, min(largest, side))
+
+
+# ---- whole files -----------------------------------------------------------------------------
+
+def input_channels(model: nn.Module) -> int:
+    return int(model.head[0].in_channels) if hasattr(model, "head") else 3
+
+
+def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: str = "RGGB",
+                   tile: int | None = None, overlap: int = 16, ensemble: bool = False,
+                   protocol: str = "default", dtype: torch.dtype | None = None,
+                   device: str | torch.device = "cpu",
+                   on_tile: Callable[[], None] | None = None):
+    """Restore one ``H x W x C`` float image in [0, 1]; returns ``(H*s) x (W*s) x C`` and a
+    note about channel handling (empty when none was needed)."""
+    import numpy as np
+
+    from panet.degradations import bayer_masks
+
+    note = ""
+    image = np.asarray(pixels, dtype=np.float32)
+    wanted = input_channels(model)
+    gray_out = False
+    if task == "demosaic" and image.shape[2] == 1:   # a raw Bayer frame -> 3-channel mosaic
+        masks = bayer_masks(*image.shape[:2], pattern).transpose(1, 2, 0)
+        image = image * masks.astype(np.float32)
+        note = f"raw Bayer input expanded with pattern {pattern}"
+    if wanted == 1 and image.shape[2] == 3:
+        batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[:, None]
+        note = "gray model run on each colour channel"
+    elif wanted == 3 and image.shape[2] == 1:
+        batch = torch.from_numpy(np.repeat(image, 3, axis=2).transpose(2, 0, 1).copy())[None]
+        gray_out, note = True, "gray image run through a colour model"
+    else:
+        batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
+    batch = batch.to(device)
+    scale = model_scale(model)
+
+    def forward(t: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(t.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            return model(t).float()
+
+    def whole(t: torch.Tensor) -> torch.Tensor:
+        if protocol == "paper":
+            return paper_chop_forward(forward, t, 6800 if task == "denoise" else 6400,
+                                      scale=scale)
+        return tiled_forward(forward, t, tile or max(t.shape[-2:]), overlap, scale, on_tile)
+
+    with torch.inference_mode():
+        out = ensemble_forward(whole, batch) if ensemble else whole(batch)
+    out = out.clamp(0, 1).cpu().numpy()
+    if wanted == 1 and image.shape[2] == 3:
+        result = out[:, 0].transpose(1, 2, 0)
+    else:
+        result = out[0].transpose(1, 2, 0)
+    if gray_out:
+        result = result.mean(axis=2, keepdims=True)
+    return result.astype(np.float32), note

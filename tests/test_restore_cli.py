@@ -1,0 +1,115 @@
+"""`panet restore` on files and folders: outputs, refusals, bad files, alpha, 16-bit."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from panet import create_model, save_model
+from panet.cli import main
+from panet.io import load_image, save_image
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    paths = {}
+    for name, model in {"color": create_model("panet-s", n_resblocks=2, n_feats=8),
+                        "gray": create_model("panet-s", n_resblocks=2, n_feats=8, in_channels=1),
+                        "x2": create_model("pa-edsr-x2", n_resblocks=2, n_feats=8,
+                                           reduction=2)}.items():
+        paths[name] = str(folder / f"{name}.safetensors")
+        save_model(model, paths[name])
+    return paths
+
+
+def _image(path, shape=(20, 24, 3), **kwargs):
+    save_image(path, np.random.default_rng(0).random(shape), **kwargs)
+    return str(path)
+
+
+def test_one_file_with_explicit_output(tmp_path, weights):
+    source = _image(tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
+                 weights["color"], "--quiet"]) == 0
+    assert load_image(out).pixels.shape == (20, 24, 3)
+    before = out.read_bytes()
+    # A rerun skips the existing output; --overwrite replaces it.
+    assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
+                 weights["color"], "--quiet"]) == 0
+    assert out.read_bytes() == before
+    assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
+                 weights["color"], "--quiet", "--overwrite"]) == 0
+
+
+def test_folder_with_a_broken_file(tmp_path, weights, capsys):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    _image(folder / "a.png")
+    _image(folder / "sub" / "b.tif")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+    out = tmp_path / "restored"
+    code = main(["restore", str(folder), "-o", str(out), "--task", "denoise", "--model",
+                 weights["color"], "--recursive", "--quiet"])
+    assert code == 1                                      # something failed, and it says so
+    assert "broken.png" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["a.png", "sub"] and os.listdir(out / "sub") == ["b.tif"]
+    leftovers = [f for d, _, fs in os.walk(out) for f in fs if f.startswith(".partial")]
+    assert leftovers == []
+
+
+def test_default_output_name_never_the_input(tmp_path, weights):
+    source = _image(tmp_path / "photo.png")
+    assert main(["restore", source, "--task", "denoise", "--model", weights["color"],
+                 "--quiet"]) == 0
+    assert (tmp_path / "photo_panet.png").exists()
+    assert main(["restore", source, "-o", source, "--task", "denoise", "--model",
+                 weights["color"], "--quiet", "--overwrite"]) == 1
+
+
+def test_alpha_and_16_bit_pass_through(tmp_path, weights):
+    rng = np.random.default_rng(1)
+    alpha = rng.random((20, 24, 1))
+    source = tmp_path / "deep.png"
+    save_image(source, rng.random((20, 24, 3)), alpha=alpha, bit_depth=16)
+    out = tmp_path / "deep_out.png"
+    assert main(["restore", str(source), "-o", str(out), "--task", "denoise", "--model",
+                 weights["color"], "--quiet"]) == 0
+    restored = load_image(out)
+    assert restored.bit_depth == 16
+    assert np.allclose(restored.alpha, np.round(alpha * 65535) / 65535, atol=1e-7)
+
+
+def test_channel_mismatches_and_sr(tmp_path, weights, capsys):
+    colour, gray = _image(tmp_path / "c.png"), _image(tmp_path / "g.png", (20, 24, 1))
+    assert main(["restore", colour, "-o", str(tmp_path / "c1.png"), "--task", "jpeg",
+                 "--model", weights["gray"]]) == 0
+    assert "each colour channel" in capsys.readouterr().out
+    assert load_image(tmp_path / "c1.png").pixels.shape == (20, 24, 3)
+    assert main(["restore", gray, "-o", str(tmp_path / "g1.png"), "--task", "denoise",
+                 "--model", weights["color"], "--quiet"]) == 0
+    assert load_image(tmp_path / "g1.png").pixels.shape == (20, 24, 1)
+    assert main(["restore", colour, "-o", str(tmp_path / "big.png"), "--task", "sr",
+                 "--scale", "2", "--model", weights["x2"], "--quiet"]) == 0
+    assert load_image(tmp_path / "big.png").pixels.shape == (40, 48, 3)
+    capsys.readouterr()
+    assert main(["restore", colour, "--task", "sr", "--scale", "4", "--model", weights["x2"]]) == 2
+    assert "x2, not x4" in capsys.readouterr().err
+    assert main(["restore", colour, "--task", "denoise", "--model", weights["x2"]]) == 2
+    assert main(["restore", colour, "--task", "denoise", "--model", "panett"]) == 2
+    assert "known models: panet" in capsys.readouterr().err
+
+
+def test_tiling_equals_whole_image_when_the_tile_covers_it(tmp_path, weights):
+    source = _image(tmp_path / "in.png")
+    for tile, name in ((64, "tiled.png"), (None, "whole.png")):
+        options = ["--tile", str(tile)] if tile else ["--max-memory", "8"]
+        assert main(["restore", source, "-o", str(tmp_path / name), "--task", "denoise",
+                     "--model", weights["color"], "--quiet", *options]) == 0
+    assert np.array_equal(load_image(tmp_path / "tiled.png").pixels,
+                          load_image(tmp_path / "whole.png").pixels)
+    assert main(["restore", source, "-o", str(tmp_path / "ens.png"), "--task", "denoise",
+                 "--model", weights["color"], "--quiet", "--ensemble", "--protocol", "paper"]) == 0
