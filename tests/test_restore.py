@@ -1,6 +1,5 @@
 """Tiled inference, the paper's chop (against SPEC §4 written out), self-ensemble."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
