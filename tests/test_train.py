@@ -141,6 +141,9 @@ def test_sigkill_and_resume_continue_as_if_uninterrupted(tmp_path, images):
     assert not os.path.exists(os.path.join(killed, "model.safetensors"))
     # Without --resume the run folder is protected.
     assert subprocess.run(command + [config, "--out", killed], capture_output=True).returncode == 2
+    # What a kill during a checkpoint write leaves behind is cleaned up on resume.
+    with open(os.path.join(checkpoints, ".partial-stale.pt"), "wb") as stale:
+        stale.write(b"half a checkpoint")
     subprocess.run(command + [config, "--out", killed, "--resume"], check=True,
                    capture_output=True)
     got, want = _losses(killed), _losses(straight)

@@ -159,6 +159,10 @@ class Trainer:
                               f"batch of {config.train.batch_size}; raise data.repeat")
         self.position = _Position()
         os.makedirs(os.path.join(out_dir, "checkpoints"), exist_ok=True)
+        if self.rank == 0:   # temporary files of a process killed while writing
+            for stale in glob.glob(os.path.join(out_dir, "checkpoints", ".partial-*")) + \
+                    glob.glob(os.path.join(out_dir, ".partial-*")):
+                os.unlink(stale)
         if resume:
             self._load_latest()
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed \
