@@ -312,6 +312,10 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from panet.io import FORMATS, load_image, save_image
     from panet.restore import model_scale, restore_pixels, tile_for_budget
 
+    if args.sigma is not None and args.sigma < 0:
+        raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        raise CommandError(f"--quality must be from 1 to 100, got {args.quality}")
     model, random_weights = _resolve_model(args.model, args.task, args.scale)
     scale = model_scale(model)
     if args.task == "sr" and args.scale and args.scale != scale:
@@ -475,9 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("inputs", nargs="+", metavar="INPUT")
     restore.add_argument("-o", "--output", help="output file (one input) or folder")
     restore.add_argument("--task", required=True, choices=["denoise", "demosaic", "jpeg", "sr"])
-    restore.add_argument("--sigma", type=float, help="noise level of the input (0-255)")
+    restore.add_argument("--sigma", type=float, help="noise level of the input (0-255); "
+                         "will pick the bundled weights once they ship")
     restore.add_argument("--pattern", default="RGGB", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
-    restore.add_argument("--quality", type=int, help="JPEG quality of the input")
+    restore.add_argument("--quality", type=int, help="JPEG quality of the input; will pick "
+                         "the bundled weights once they ship")
     restore.add_argument("--scale", type=int, help="SR factor")
     restore.add_argument("--model", help="registered model name or weights file")
     restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")
