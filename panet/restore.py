@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 __all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_budget",
-           "tile_starts", "model_scale"]
+           "tile_starts", "model_scale", "resolve_model", "restore_pixels"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -160,6 +160,33 @@ def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> 
         fixed = block.block_bytes
     side = int(math.sqrt(max(1.0, (budget_bytes - fixed) / (per_pixel * 1.25))))
     return max(16, min(largest, side))
+
+
+# ---- models by name or file -----------------------------------------------------------------
+
+DEFAULT_MODELS = {"denoise": "panet", "demosaic": "panet", "jpeg": "panet-gray",
+                  "jpeg-color": "panet", "sr": "pa-edsr-x{scale}"}
+
+
+def resolve_model(spec: str | None, task: str, scale: int | None = None) -> tuple[nn.Module, bool]:
+    """``(model in eval mode, has_random_weights)`` for a registered name, a panet
+    ``.safetensors`` file or an authors' ``.pt`` checkpoint; ``None`` takes the task's
+    default. Raises ``KeyError`` (with a one-line message listing the known names) for an
+    unknown name."""
+    import os
+
+    from panet.checkpoints import load_model, load_official_checkpoint
+    from panet.models import create_model, list_models
+
+    spec = spec or DEFAULT_MODELS[task].format(scale=scale or 2)
+    if os.path.isfile(spec):
+        model = load_official_checkpoint(spec) if spec.endswith((".pt", ".pth")) \
+            else load_model(spec)
+        return model.eval(), False
+    if spec not in list_models():
+        raise KeyError(f"unknown model {spec!r} (not a file either); known models: "
+                       f"{', '.join(list_models())}")
+    return create_model(spec).eval(), True
 
 
 # ---- whole files -----------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""Degrade clean test images deterministically, run every method, score as the paper did.
+
+The scoring follows SPEC §4: outputs clamped and rounded to 8 bits; denoising, demosaicing
+and colour CAR on RGB with no shave; the paper's CAR on Y (the images themselves are Y);
+super-resolution on Y with a border shave equal to the scale.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, RestorationDataset,
+                                 SuperResolution, find_images)
+from panet.degradations import BAYER_PATTERNS
+from panet.evaluate.methods import Level, Method
+from panet.metrics import psnr, ssim
+
+__all__ = ["EvalTask", "TASKS", "parse_levels", "Score", "Evaluation", "evaluate"]
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """How one task degrades its test images and how it is scored."""
+
+    name: str
+    title: str
+    degradation: Callable[[Level], object]
+    parse: Callable[[str], Level]
+    label: Callable[[Level], str]
+    y: bool = False
+    shave_by_scale: bool = False
+
+    def shave(self, level: Level) -> int:
+        return int(level) if self.shave_by_scale else 0
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise ValueError(f"JPEG quality must be from 1 to 100, got {value}")
+    return value
+
+
+def _sigma(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 255:
+        raise ValueError(f"noise sigma must be from 0 to 255, got {text}")
+    return value
+
+
+def _pattern(text: str) -> str:
+    if text.upper() not in BAYER_PATTERNS:
+        raise ValueError(f"unknown Bayer pattern {text!r}; known: {', '.join(BAYER_PATTERNS)}")
+    return text.upper()
+
+
+def _scale(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise ValueError(f"SR scale must be 2 or more, got {value}")
+    return value
+
+
+TASKS = {
+    "denoise": EvalTask("denoise", "Colour denoising (AWGN, 8-bit clipped noisy input)",
+                        lambda s: Denoise(sigma=float(s), clip=True), _sigma,
+                        lambda s: f"σ{float(s):g}"),
+    "demosaic": EvalTask("demosaic", "Demosaicing", lambda p: Demosaic(pattern=str(p)),
+                         _pattern, str),
+    "jpeg": EvalTask("jpeg", "JPEG artifact reduction on Y",
+                     lambda q: JPEGArtifacts(quality=int(q), gray_y=True), _quality,
+                     lambda q: f"q{q}"),
+    "jpeg-color": EvalTask("jpeg-color", "JPEG artifact reduction, colour",
+                           lambda q: JPEGArtifacts(quality=int(q), gray_y=False), _quality,
+                           lambda q: f"q{q}"),
+    "sr": EvalTask("sr", "Super-resolution (Matlab bicubic LR, Y, shave = scale)",
+                   lambda s: SuperResolution(scale=int(s)), _scale, lambda s: f"×{s}",
+                   y=True, shave_by_scale=True),
+}
+
+
+def parse_levels(task: str, text: str) -> list[Level]:
+    """``"10,30,50"`` -> ``[10.0, 30.0, 50.0]`` for the task's kind of level.
+
+    >>> parse_levels("demosaic", "rggb,GRBG")
+    ['RGGB', 'GRBG']
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError("no levels given")
+    try:
+        return [TASKS[task].parse(item) for item in items]
+    except ValueError as error:
+        if "invalid literal" in str(error) or "could not convert" in str(error):
+            raise ValueError(f"bad level in {text!r} for task {task}") from None
+        raise
+
+
+@dataclass
+class Score:
+    """One method on one image at one level."""
+
+    method: str
+    dataset: str
+    level: str
+    image: str
+    psnr: float
+    ssim: float
+    seconds: float
+    megapixels: float
+
+
+@dataclass
+class Evaluation:
+    """All scores of a run, plus the outputs kept for the comparison figure."""
+
+    task: str
+    methods: list[str]
+    datasets: list[str]
+    levels: list[str]
+    scores: list[Score] = field(default_factory=list)
+    # (dataset, level) -> {"clean", "degraded", method name -> output} for one image
+    figure_images: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+    figure_names: dict[tuple[str, str], str] = field(default_factory=dict)
+    shaves: dict[str, int] = field(default_factory=dict)   # level label -> border shave
+
+    def mean(self, method: str, dataset: str, level: str) -> tuple[float, float] | None:
+        """Mean PSNR and SSIM over the images, or None where the method did not run."""
+        rows = [s for s in self.scores
+                if (s.method, s.dataset, s.level) == (method, dataset, level)]
+        if not rows:
+            return None
+        return (float(np.mean([r.psnr for r in rows])), float(np.mean([r.ssim for r in rows])))
+
+    def seconds_per_megapixel(self, method: str) -> float | None:
+        rows = [s for s in self.scores if s.method == method]
+        if not rows:
+            return None
+        return sum(r.seconds for r in rows) / sum(r.megapixels for r in rows)
+
+
+def evaluate(task: str, levels: Sequence[Level], datasets: dict[str, Sequence[str] | str],
+             methods: Sequence[Method], *, crop: int | None = None, limit: int | None = None,
+             seed: int = 0, figure_image: str | None = None,
+             on_result: Callable[[Score], None] | None = None,
+             save: Callable[[Score, np.ndarray], None] | None = None) -> Evaluation:
+    """Score ``methods`` on ``task`` at each level on each dataset (a folder or a list of
+    files). The degraded inputs depend only on ``seed``, the level and the image order, so
+    every method (and every rerun) sees the same inputs.
+
+    ``crop`` evaluates a centre crop of that (input) size instead of whole images;
+    ``limit`` takes the first images only; ``figure_image`` (a substring of a file name,
+    default the first image) picks the image kept for the comparison figure.
+    """
+    spec = TASKS[task]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two methods share a name: {names}")
+    result = Evaluation(task, names, list(datasets), [spec.label(v) for v in levels])
+    for dataset_name, source in datasets.items():
+        paths = find_images(source)[:limit] if limit else find_images(source)
+        keep = 0
+        if figure_image:
+            matches = [i for i, p in enumerate(paths) if figure_image in p]
+            if not matches:
+                raise ValueError(f"no image of {dataset_name} has {figure_image!r} in its name")
+            keep = matches[0]
+        for level in levels:
+            label = spec.label(level)
+            result.shaves[label] = spec.shave(level)
+            data = RestorationDataset(paths, spec.degradation(level), patch_size=crop,
+                                      train=False, seed=seed, cache=False)
+            active = [m for m in methods if m.accepts(task, level)]
+            for index in range(len(paths)):
+                degraded, clean = (t.numpy().transpose(1, 2, 0) for t in data[index])
+                image_name = os.path.basename(paths[index])
+                if index == keep:
+                    result.figure_images[(dataset_name, label)] = {"clean": clean,
+                                                                   "degraded": degraded}
+                    result.figure_names[(dataset_name, label)] = image_name
+                for method in active:
+                    start = time.perf_counter()
+                    restored = method(degraded, task, level)
+                    seconds = time.perf_counter() - start
+                    score = Score(method.name, dataset_name, label, image_name,
+                                  psnr(restored, clean, y=spec.y, shave=spec.shave(level)),
+                                  ssim(restored, clean, y=spec.y, shave=spec.shave(level)),
+                                  seconds, clean.shape[0] * clean.shape[1] / 1e6)
+                    result.scores.append(score)
+                    if index == keep:
+                        result.figure_images[(dataset_name, label)][method.name] = restored
+                    if save:
+                        save(score, restored)
+                    if on_result:
+                        on_result(score)
+    return result
