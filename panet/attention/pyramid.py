@@ -197,3 +197,33 @@ class PyramidAttention(nn.Module):
                               self.block_bytes)
             out = F.fold(gathered, (height, width), **unfold) / self.output_divisor
             return out.to(x.dtype) + self.res_scale * x
+
+    @torch.no_grad()
+    def attention_weights(self, x: torch.Tensor, row: int, column: int) -> list[torch.Tensor]:
+        """Where the query at (``row``, ``column``) of ``x`` (1 x C x H x W) looks: the
+        softmax weights over every key patch, as one ``h x w`` map per pyramid level (the
+        maps together sum to 1). Costs one row of the score matrix, so any size works.
+
+        >>> block = PyramidAttention(channels=4, reduction=2)
+        >>> maps = block.attention_weights(torch.rand(1, 4, 10, 8), 3, 5)
+        >>> [tuple(m.shape) for m in maps], round(float(sum(m.sum() for m in maps)), 5)
+        ([(10, 8), (9, 7), (8, 6), (7, 5), (6, 4)], 1.0)
+        """
+        self._check_input(x)
+        if x.shape[0] != 1:
+            raise ValueError(f"attention_weights takes one image, got a batch of {x.shape[0]}")
+        height, width = x.shape[-2:]
+        if not (0 <= row < height and 0 <= column < width):
+            raise ValueError(f"query ({column}, {row}) is outside the {width}x{height} features")
+        precise = x.float() if x.dtype != torch.float64 else x
+        unfold = dict(kernel_size=self.patch_size, padding=self.patch_size // 2)
+        query = F.unfold(self.query(precise), **unfold)[0, :, row * width + column]
+        scores, shapes = [], []
+        for level in self.levels(precise):
+            keys = F.unfold(self.key(level), **unfold)[0]
+            scores.append(query @ (keys / keys.norm(dim=0, keepdim=True).clamp_min(self.key_eps)))
+            shapes.append(level.shape[-2:])
+        weights = torch.softmax(self.softmax_scale * torch.cat(scores), dim=0)
+        return [part.reshape(shape) for part, shape in
+                zip(weights.split([h * w for h, w in shapes]), shapes)]
+

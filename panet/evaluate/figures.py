@@ -58,7 +58,7 @@ def comparison_figure(result: Evaluation, dataset: str, level: str, path: str,
         panels.append(("degraded input", degraded,
                        psnr(degraded, clean, y=spec.y) if result.task != "demosaic" else None))
     for method in result.methods:
-        if method in images:
+        if method in images and images[method] is not images["degraded"]:
             panels.append((method, images[method],
                            psnr(images[method], clean, y=spec.y, shave=shave)))
     size = zoom or max(16, min(clean.shape[:2]) // 4)
