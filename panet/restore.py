@@ -105,7 +105,9 @@ def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave
     """
     height, width = x.shape[-2:]
     half_h, half_w = height // 2, width // 2
-    size_h, size_w = half_h + shave, half_w + shave
+    # Below 2*shave pixels a quadrant would be larger than the image (the authors' code
+    # then slices from the wrong end); it is clamped to the image instead.
+    size_h, size_w = min(half_h + shave, height), min(half_w + shave, width)
     pieces = [x[..., :size_h, :size_w], x[..., :size_h, width - size_w:],
               x[..., height - size_h:, :size_w], x[..., height - size_h:, width - size_w:]]
     # The second test stops a recursion the authors' code would never leave (quadrants stop

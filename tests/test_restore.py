@@ -88,3 +88,12 @@ def test_tile_helpers():
     model = create_model("panet-s")
     small, large = tile_for_budget(model, 400 * 2**20), tile_for_budget(model, 8 * 2**30)
     assert 16 <= small < large == 128
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (12, 90), (19, 19), (1, 7)])
+def test_paper_chop_on_images_smaller_than_its_overlap(shape):
+    # quadrants of h/2+10 would exceed the image: they are clamped, and a pointwise
+    # network still gives back its plain output
+    x = torch.rand(1, 3, *shape)
+    out = paper_chop_forward(lambda t: t * 2 + 1, x, 6400)
+    assert torch.equal(out, x * 2 + 1)
