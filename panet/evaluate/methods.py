@@ -30,7 +30,7 @@ Level = float | int | str
 
 # BM3D noise level (0-255) per JPEG quality, tuned on offline-train crops by
 # `python scripts/tune_deblocker.py` (see docs/evaluation.md); never on test images.
-DEBLOCKER_SIGMA = {10: 20.0, 20: 15.0, 30: 12.0, 40: 10.0}
+DEBLOCKER_SIGMA = {10: 20.0, 20: 12.0, 30: 8.0, 40: 6.0}
 
 
 def same_level(a: Level, b: Level) -> bool:
