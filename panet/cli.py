@@ -303,12 +303,16 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from panet.io import FORMATS, load_image, save_image
-    from panet.restore import model_scale, restore_pixels, tile_for_budget
+    from panet.restore import forward_calls, model_scale, restore_pixels, tile_for_memory
 
     if args.sigma is not None and args.sigma < 0:
         raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
     if args.quality is not None and not 1 <= args.quality <= 100:
         raise CommandError(f"--quality must be from 1 to 100, got {args.quality}")
+    if args.max_memory <= 0:
+        raise CommandError(f"--max-memory must be positive, got {args.max_memory}")
+    if args.tile is not None and args.tile <= args.overlap:
+        raise CommandError(f"--tile ({args.tile}) must be larger than --overlap ({args.overlap})")
     model, random_weights = _resolve_model(args.model, args.task, args.scale)
     scale = model_scale(model)
     if args.task == "sr" and args.scale and args.scale != scale:
@@ -322,7 +326,6 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     model = model.to(device)
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
-    tile = args.tile or tile_for_budget(model, int(args.max_memory * 2**30))
     files = _expand_inputs(args.inputs, args.recursive)
     single = len(files) == 1 and os.path.isfile(args.inputs[0]) and len(args.inputs) == 1
     out_is_file = bool(args.output) and single and \
@@ -346,7 +349,13 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             continue
         try:
             image = load_image(path)
-            tiles = tqdm(unit="tile", leave=False, disable=args.quiet, desc=os.path.basename(path))
+            height, width, channels = image.pixels.shape
+            tile = args.tile or tile_for_memory(model, height, width, channels,
+                                                int(args.max_memory * 2**30))
+            total = forward_calls(height, width, tile=tile, overlap=args.overlap,
+                                  protocol=args.protocol, task=args.task, ensemble=args.ensemble)
+            tiles = tqdm(total=total, unit="tile", leave=False, desc=os.path.basename(path),
+                         disable=args.quiet or total < 2)
             pixels, note = restore_pixels(
                 model, image.pixels, task=args.task, pattern=args.pattern, tile=tile,
                 overlap=args.overlap, ensemble=args.ensemble, protocol=args.protocol,
@@ -675,7 +684,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--model", help="registered model name or weights file")
     restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")
     restore.add_argument("--overlap", type=int, default=16)
-    restore.add_argument("--max-memory", type=float, default=2.0, help="GiB for attention")
+    restore.add_argument("--max-memory", type=float, default=4.0,
+                         help="GiB for the whole process (sets the tile size; default 4)")
     restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
     restore.add_argument("--protocol", choices=["default", "paper"], default="default",
                          help="paper: the authors' test-time chopping")

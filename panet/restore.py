@@ -19,7 +19,9 @@ import torch
 from torch import nn
 
 __all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_budget",
-           "tile_starts", "model_scale", "resolve_model", "restore_pixels"]
+           "tile_starts", "model_scale", "resolve_model", "restore_pixels", "forward_calls",
+           "paper_chop_pieces", "paper_min_pixels", "image_buffer_bytes",
+           "tile_for_memory"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -77,27 +79,31 @@ def tiled_forward(forward: Forward, x: torch.Tensor, tile: int, overlap: int = 1
     if overlap >= tile:
         raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    accumulate = torch.promote_types(x.dtype, torch.float32)
     out = weight = None
     for top in rows:
         for left in cols:
             bottom, right = min(top + tile, height), min(left + tile, width)
-            y = forward(x[..., top:bottom, left:right]).double()
+            # float32 accumulators (float64 for float64 input): a 24-MP colour output then
+            # needs 288 MB, and at most four tiles overlap any pixel
+            y = forward(x[..., top:bottom, left:right]).to(accumulate)
             if out is None:
                 out = y.new_zeros(*y.shape[:-2], height * scale, width * scale)
                 weight = y.new_zeros(height * scale, width * scale)
             ramp = torch.outer(
                 _ramp((bottom - top) * scale, overlap * scale, top == 0, bottom == height),
-                _ramp((right - left) * scale, overlap * scale, left == 0, right == width))
+                _ramp((right - left) * scale, overlap * scale, left == 0, right == width)
+            ).to(accumulate)
             window = (slice(top * scale, bottom * scale), slice(left * scale, right * scale))
             out[..., window[0], window[1]] += y * ramp
             weight[window] += ramp
             if on_tile:
                 on_tile()
-    return (out / weight).to(x.dtype)
+    return out.div_(weight).to(x.dtype)
 
 
 def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave: int = 10,
-                       scale: int = 1) -> torch.Tensor:
+                       scale: int = 1, on_tile: Callable[[], None] | None = None) -> torch.Tensor:
     """The authors' test-time chop: four overlapping quadrants of ``(h/2+shave) x (w/2+shave)``,
     split again while a quadrant has ``min_pixels`` or more, stitched without the overlap.
 
@@ -113,9 +119,14 @@ def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave
     # The second test stops a recursion the authors' code would never leave (quadrants stop
     # shrinking at 2*shave pixels); it never triggers with their 6400/6800 thresholds.
     if size_h * size_w < min_pixels or (size_h >= height and size_w >= width):
-        outputs = [forward(piece) for piece in pieces]
+        outputs = []
+        for piece in pieces:
+            outputs.append(forward(piece))
+            if on_tile:
+                on_tile()
     else:
-        outputs = [paper_chop_forward(forward, piece, min_pixels, shave, scale) for piece in pieces]
+        outputs = [paper_chop_forward(forward, piece, min_pixels, shave, scale, on_tile)
+                   for piece in pieces]
     s = scale
     H, W, hh, hw, sh, sw = height * s, width * s, half_h * s, half_w * s, size_h * s, size_w * s
     out = outputs[0].new_empty(*outputs[0].shape[:-2], H, W)
@@ -124,6 +135,36 @@ def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave
     out[..., hh:, :hw] = outputs[2][..., sh - H + hh:, :hw]
     out[..., hh:, hw:] = outputs[3][..., sh - H + hh:, sw - W + hw:]
     return out
+
+
+def paper_min_pixels(task: str) -> int:
+    """The authors' chop threshold: 6800 pixels for denoising, 6400 for the other tasks."""
+    return 6800 if task == "denoise" else 6400
+
+
+def paper_chop_pieces(height: int, width: int, min_pixels: int, shave: int = 10) -> int:
+    """How many network calls :func:`paper_chop_forward` makes on a ``height x width`` image.
+
+    >>> paper_chop_pieces(256, 256, 6800)   # 256 -> 138 -> 79 pixels: 4 x 4 pieces
+    16
+    """
+    size_h, size_w = min(height // 2 + shave, height), min(width // 2 + shave, width)
+    if size_h * size_w < min_pixels or (size_h >= height and size_w >= width):
+        return 4
+    return 4 * paper_chop_pieces(size_h, size_w, min_pixels, shave)
+
+
+def forward_calls(height: int, width: int, *, tile: int | None, overlap: int = 16,
+                  protocol: str = "default", task: str = "denoise",
+                  ensemble: bool = False) -> int:
+    """Network calls :func:`restore_pixels` makes on one image (the progress bar's total)."""
+    if protocol == "paper":
+        calls = paper_chop_pieces(height, width, paper_min_pixels(task))
+    elif not tile or (tile >= height and tile >= width):
+        calls = 1
+    else:
+        calls = len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
+    return calls * (8 if ensemble else 1)
 
 
 def _dihedral(x: torch.Tensor, index: int, inverse: bool = False) -> torch.Tensor:
@@ -162,6 +203,34 @@ def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> 
         fixed = block.block_bytes
     side = int(math.sqrt(max(1.0, (budget_bytes - fixed) / (per_pixel * 1.25))))
     return max(16, min(largest, side))
+
+
+# What the Python process holds before any image: interpreter, torch, numpy, Pillow.
+PROCESS_BASE_BYTES = 600 * 2**20
+
+
+def image_buffer_bytes(height: int, width: int, channels: int, scale: int = 1) -> int:
+    """Whole-image memory of one restoration besides the network: two float32 copies of the
+    input (the decoded array, the batch tensor), the float32 output accumulator, its blend
+    weights, and two output-sized copies while it is clamped and written."""
+    pixels_in, pixels_out = height * width, height * width * scale * scale
+    return 4 * (2 * channels * pixels_in + (3 * channels + 1) * pixels_out)
+
+
+def tile_for_memory(model: nn.Module, height: int, width: int, channels: int,
+                    budget_bytes: int, largest: int = 128) -> int:
+    """Tile size for one image so that the whole process stays within ``budget_bytes``:
+    what the image itself needs (:func:`image_buffer_bytes`), the weights and the process
+    are taken off first; the rest goes to attention (:func:`tile_for_budget`)."""
+    parameters = sum(p.numel() * p.element_size() for p in model.parameters())
+    left = budget_bytes - PROCESS_BASE_BYTES - parameters - \
+        image_buffer_bytes(height, width, channels, model_scale(model))
+    smallest = 16 * 16 * 4 * 64 * 16 * 9   # a 16-px tile of the attention, roughly
+    if left < smallest:
+        need = (budget_bytes - left + smallest) / 2**30
+        raise ValueError(f"a {width}x{height} image needs about {need:.1f} GiB; raise "
+                         "--max-memory")
+    return tile_for_budget(model, left, largest)
 
 
 # ---- models by name or file -----------------------------------------------------------------
@@ -233,17 +302,18 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
 
     def whole(t: torch.Tensor) -> torch.Tensor:
         if protocol == "paper":
-            return paper_chop_forward(forward, t, 6800 if task == "denoise" else 6400,
-                                      scale=scale)
+            return paper_chop_forward(forward, t, paper_min_pixels(task), scale=scale,
+                                      on_tile=on_tile)
         return tiled_forward(forward, t, tile or max(t.shape[-2:]), overlap, scale, on_tile)
 
     with torch.inference_mode():
         out = ensemble_forward(whole, batch) if ensemble else whole(batch)
-    out = out.clamp(0, 1).cpu().numpy()
+        del batch
+        out = out.clamp_(0, 1).cpu().numpy()
     if wanted == 1 and image.shape[2] == 3:
         result = out[:, 0].transpose(1, 2, 0)
     else:
         result = out[0].transpose(1, 2, 0)
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
-    return result.astype(np.float32), note
+    return result.astype(np.float32, copy=False), note

@@ -1,5 +1,6 @@
 """Tiled inference, the paper's chop (against SPEC §4 written out), self-ensemble."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -97,3 +98,31 @@ def test_paper_chop_on_images_smaller_than_its_overlap(shape):
     x = torch.rand(1, 3, *shape)
     out = paper_chop_forward(lambda t: t * 2 + 1, x, 6400)
     assert torch.equal(out, x * 2 + 1)
+
+
+@pytest.mark.parametrize("shape, options", [
+    ((100, 70), dict(tile=32, overlap=8)), ((100, 70), dict(tile=200)),
+    ((100, 70), dict(tile=48, overlap=16, ensemble=True)),
+    ((256, 180), dict(tile=None, protocol="paper")),
+    ((90, 300), dict(tile=None, protocol="paper", task="sr", ensemble=True))])
+def test_forward_calls_is_the_progress_total(shape, options):
+    from panet.restore import forward_calls, restore_pixels
+
+    calls = []
+    model = torch.nn.Conv2d(3, 3, 1)   # pointwise: cheap at any size
+    restore_pixels(model, np.zeros((*shape, 3), np.float32), on_tile=lambda: calls.append(1),
+                   **options)
+    assert forward_calls(*shape, **options) == len(calls)
+
+
+def test_tile_for_memory_takes_the_image_off_the_budget():
+    from panet.restore import image_buffer_bytes, tile_for_memory
+
+    model = create_model("panet-s", n_resblocks=2)
+    # 24 MP colour: 2 input copies + 10 output floats per pixel
+    assert image_buffer_bytes(4000, 6000, 3) == 4 * 24_000_000 * (6 + 10)
+    small = tile_for_memory(model, 500, 500, 3, 1 * 2**30)
+    big = tile_for_memory(model, 500, 500, 3, 4 * 2**30)
+    assert 16 <= small <= big <= 128
+    with pytest.raises(ValueError, match="needs about .* GiB; raise --max-memory"):
+        tile_for_memory(model, 4000, 6000, 3, 1 * 2**30)

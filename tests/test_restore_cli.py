@@ -113,3 +113,16 @@ def test_tiling_equals_whole_image_when_the_tile_covers_it(tmp_path, weights):
                           load_image(tmp_path / "whole.png").pixels)
     assert main(["restore", source, "-o", str(tmp_path / "ens.png"), "--task", "denoise",
                  "--model", weights["color"], "--quiet", "--ensemble", "--protocol", "paper"]) == 0
+
+
+def test_an_image_too_large_for_the_memory_budget_is_reported(tmp_path, weights, capsys):
+    source = _image(tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
+                 weights["color"], "--max-memory", "0.5", "--quiet"]) == 1
+    assert "raise --max-memory" in capsys.readouterr().err and not out.exists()
+    for option, message in [(["--max-memory", "0"], "must be positive"),
+                            (["--tile", "16", "--overlap", "16"], "larger than --overlap")]:
+        assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
+                     weights["color"], *option]) == 2
+        assert message in capsys.readouterr().err
