@@ -481,6 +481,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from panet.evaluate import (comparison_figure, csv_table, evaluate, json_report,
                                 markdown_table, parse_levels)
     from panet.files import atomic_output
+    from panet.hardware import describe_machine
     from panet.io import write_image
 
     levels = parse_levels(args.task, args.levels)
@@ -512,8 +513,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       save=save if args.save_images else None)
     metadata = {"command": "panet " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("panet")
                 else None, "panet": __version__, "torch": torch.__version__,
-                "python": platform.python_version(), "machine": platform.processor() or
-                platform.machine(), "threads": torch.get_num_threads(),
+                "python": platform.python_version(), "machine": describe_machine(),
                 "protocol": args.protocol, "crop": args.crop, "limit": args.limit,
                 "seed": args.seed, "ensemble": args.ensemble, "precision": args.precision}
     files = {"results.md": markdown_table(result), "results.csv": csv_table(result),

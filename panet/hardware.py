@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-__all__ = ["cpu_flags", "has_fast_low_precision"]
+__all__ = ["cpu_flags", "has_fast_low_precision", "describe_machine"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,3 +55,28 @@ def has_fast_low_precision(device: torch.device | str, dtype: torch.dtype) -> bo
         check = getattr(torch.cpu, "_is_amx_fp16_supported", None)
         return bool(check and check())
     return False
+
+
+def describe_machine() -> str:
+    """One line for reports: CPU model, threads, fast bfloat16 or not, GPU if any.
+
+    >>> "threads" in describe_machine()
+    True
+    """
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    text = (f"{name}, {torch.get_num_threads()} threads, fast bfloat16 "
+            f"{'yes' if has_fast_low_precision('cpu', torch.bfloat16) else 'no'}")
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+

@@ -240,16 +240,22 @@ DEFAULT_MODELS = {"denoise": "panet", "demosaic": "panet", "jpeg": "panet-gray",
 
 
 def resolve_model(spec: str | None, task: str, scale: int | None = None) -> tuple[nn.Module, bool]:
-    """``(model in eval mode, has_random_weights)`` for a registered name, a panet
-    ``.safetensors`` file or an authors' ``.pt`` checkpoint; ``None`` takes the task's
-    default. Raises ``KeyError`` (with a one-line message listing the known names) for an
+    """``(model in eval mode, has_random_weights)`` for a shipped model's name, a registered
+    architecture name, a panet ``.safetensors`` file or an authors' ``.pt`` checkpoint;
+    ``None`` takes the task's shipped model, else its default architecture. Raises ``KeyError`` (with a one-line message listing the known names) for an
     unknown name."""
     import os
 
     from panet.checkpoints import load_model, load_official_checkpoint
     from panet.models import create_model, list_models
 
+    from panet.pretrained import default_for, load_pretrained, pretrained_entry
+
+    if spec is None and default_for(task, scale) is not None:
+        return load_pretrained(default_for(task, scale)), False
     spec = spec or DEFAULT_MODELS[task].format(scale=scale or 2)
+    if pretrained_entry(spec) is not None:
+        return load_pretrained(pretrained_entry(spec)), False
     if os.path.isfile(spec):
         model = load_official_checkpoint(spec) if spec.endswith((".pt", ".pth")) \
             else load_model(spec)

@@ -1,0 +1,133 @@
+"""`panet restore`: time and memory per megapixel, and the 24-megapixel memory check.
+
+    python benchmarks/restore.py speed [--size 128] [--models panet-s,panet]
+    python benchmarks/restore.py memory [--megapixels 24] [--max-memory 4] [--real-tiles 2]
+
+``speed`` restores a centre crop of an offline-mini photo (kodim23; noisy at sigma 30) with
+each model in float32 and bfloat16 (CPU autocast), with budget tiles (one tile covers the
+crop up to 128 px) and with the authors' chop, and times CBM3D on the same crop. Weights do
+not change the time, so registry models (random weights) are used. Each run is a fresh
+process so that peak memory (max RSS) belongs to that run alone.
+
+``memory`` runs the real `panet restore` command on a synthetic 6000x4000 photo with the
+default memory budget. At ~900 s per megapixel on this CPU the whole image would take
+hours, so only the first ``--real-tiles`` tiles go through the network; the others are
+passed through unchanged. Every whole-image buffer is still allocated in full and the
+network's per-tile peak is reached, so the process's peak memory is the real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_SPEED_CHILD = r"""
+import json, resource, sys, time, numpy as np, torch
+from panet.data.datasets import Denoise, RestorationDataset, find_images
+from panet.data.photos import default_root, set_folder
+from panet.restore import resolve_model, restore_pixels, tile_for_memory
+name, precision, protocol, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+paths = [p for p in find_images(set_folder(default_root(), "test")) if "kodim23" in p]
+noisy, _ = (t.numpy().transpose(1, 2, 0) for t in RestorationDataset(
+    paths, Denoise(30), patch_size=size, train=False)[0])
+if name == "cbm3d":
+    import bm3d
+    start = time.perf_counter(); bm3d.bm3d_rgb(noisy.astype(np.float64), 30 / 255)
+else:
+    model, _ = resolve_model(name, "denoise")
+    dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
+    tile = tile_for_memory(model, size, size, 3, 4 * 2**30)
+    start = time.perf_counter()
+    restore_pixels(model, noisy, protocol=protocol, tile=tile, dtype=dtype)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "seconds_per_mp": seconds / (size * size / 1e6),
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_MEMORY_CHILD = r"""
+import resource, sys
+import panet.restore as restore
+from panet.cli import main
+real_tiles = int(sys.argv[1])
+original = restore.resolve_model
+def limited(*args, **kwargs):
+    model, random = original(*args, **kwargs)
+    forward, calls = model.forward, [0]
+    def first_tiles_only(x):
+        calls[0] += 1
+        return forward(x) if calls[0] <= real_tiles else x.clone()
+    model.forward = first_tiles_only
+    return model, random
+restore.resolve_model = limited
+status = main(sys.argv[2:])
+print("PEAK_MIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "STATUS", status)
+"""
+
+
+def speed(args: argparse.Namespace) -> None:
+    print(f"| model | precision | protocol | s / MP | peak MiB |  ({args.size}x{args.size} crop)")
+    print("|---|---|---|---|---|")
+    runs = [("cbm3d", "fp64", "-")] + [(m, p, proto) for m in args.models.split(",")
+                                       for p in ("fp32", "bf16") for proto in ("tiles", "paper")]
+    for name, precision, protocol in runs:
+        output = subprocess.run([sys.executable, "-c", _SPEED_CHILD, name, precision,
+                                 "paper" if protocol == "paper" else "default", str(args.size)],
+                                check=True, capture_output=True, text=True).stdout
+        result = json.loads(output.strip().splitlines()[-1])
+        print(f"| {name} | {precision} | {protocol} | {result['seconds_per_mp']:.0f} | "
+              f"{result['peak_mib']:.0f} |", flush=True)
+
+
+def memory(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from panet.io import save_image
+
+    height = int(round((args.megapixels * 1e6 / 1.5) ** 0.5))
+    width = int(round(height * 1.5))
+    folder = tempfile.mkdtemp()
+    source = os.path.join(folder, "big.png")
+    rng = np.random.default_rng(0)
+    base = rng.random((height // 8 + 1, width // 8 + 1, 3))   # smooth-ish synthetic photo
+    image = np.kron(base, np.ones((8, 8, 1)))[:height, :width]
+    save_image(source, np.clip(image + 0.05 * rng.standard_normal(image.shape), 0, 1))
+    del image, base
+    start = time.perf_counter()
+    output = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(args.real_tiles), "restore", source, "-o",
+         os.path.join(folder, "out.png"), "--task", "denoise", "--model", args.model,
+         "--max-memory", str(args.max_memory), "--quiet"],
+        capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak = [line for line in output.stdout.splitlines() if line.startswith("PEAK_MIB")]
+    if output.returncode or not peak:
+        sys.exit(f"restore failed: {output.stderr.strip().splitlines()[-1:]}")
+    peak_mib = float(peak[0].split()[1])
+    print(f"{width}x{height} ({width * height / 1e6:.1f} MP), model {args.model}, "
+          f"--max-memory {args.max_memory:g} GiB: peak {peak_mib:.0f} MiB "
+          f"({'within' if peak_mib <= args.max_memory * 1024 else 'OVER'} budget), "
+          f"{seconds:.0f} s with {args.real_tiles} real tiles")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parts = parser.add_subparsers(dest="part", required=True)
+    one = parts.add_parser("speed")
+    one.add_argument("--size", type=int, default=128)
+    one.add_argument("--models", default="panet-s,panet")
+    two = parts.add_parser("memory")
+    two.add_argument("--megapixels", type=float, default=24)
+    two.add_argument("--max-memory", type=float, default=4.0)
+    two.add_argument("--real-tiles", type=int, default=2)
+    two.add_argument("--model", default="panet-s")
+    args = parser.parse_args()
+    speed(args) if args.part == "speed" else memory(args)
+
+
+if __name__ == "__main__":
+    main()
