@@ -228,7 +228,7 @@ def tile_for_memory(model: nn.Module, height: int, width: int, channels: int,
     smallest = 16 * 16 * 4 * 64 * 16 * 9   # a 16-px tile of the attention, roughly
     if left < smallest:
         need = (budget_bytes - left + smallest) / 2**30
-        raise ValueError(f"a {width}x{height} image needs about {need:.1f} GiB; raise "
+        raise ValueError(f"a {width}x{height} image needs about {need:.2f} GiB; raise "
                          "--max-memory")
     return tile_for_budget(model, left, largest)
 
