@@ -162,3 +162,46 @@ def test_sigkill_and_resume_continue_as_if_uninterrupted(tmp_path, images):
     from panet import load_model
 
     assert load_model(os.path.join(killed, "model.safetensors")).config["n_feats"] == 8
+
+
+def test_warm_start_inserts_attention_that_starts_as_the_identity(tmp_path):
+    from panet.train.warm_start import warm_start
+
+    torch.manual_seed(0)
+    backbone = create_model("panet-s", n_resblocks=4, n_feats=8, attention_positions=[])
+    for parameter in backbone.parameters():   # not the initial values: "trained" weights
+        parameter.data.add_(0.05 * torch.randn_like(parameter))
+    full = create_model("panet-s", n_resblocks=4, n_feats=8, reduction=4, scales=[1.0, 0.5])
+    assert warm_start(full, backbone) == ["body.2 (attention, value projection zeroed)"]
+    x = torch.rand(2, 3, 15, 13)
+    torch.testing.assert_close(full(x), backbone(x), atol=1e-6, rtol=1e-5)
+    again = create_model("panet-s", n_resblocks=4, n_feats=8, reduction=4, scales=[1.0, 0.5])
+    assert warm_start(again, full) == []          # same family with attention: plain copy
+    torch.testing.assert_close(again(x), full(x))
+    with pytest.raises(ValueError, match="differ in depth"):
+        warm_start(create_model("panet-s", n_resblocks=3, n_feats=8), backbone)
+    with pytest.raises(ValueError, match="does not match"):
+        warm_start(create_model("panet-s", n_resblocks=4, n_feats=16), backbone)
+
+
+def test_init_from_must_be_a_file():
+    from panet.train.config import build_config
+
+    with pytest.raises(ConfigError, match="init_from"):
+        build_config({"model": {"init_from": "/no/such.safetensors"}})
+
+
+def test_init_from_a_training_checkpoint(tmp_path):
+    from panet.train.warm_start import load_source
+
+    model = create_model("panet-s", n_resblocks=2, n_feats=8, attention_positions=[])
+    path = str(tmp_path / "iter-000000010.pt")
+    torch.save({"model": model.state_dict(),
+                "config": {"model": {"name": "panet-s", "options": {
+                    "n_resblocks": 2, "n_feats": 8, "attention_positions": []}}}}, path)
+    loaded = load_source(path)
+    x = torch.rand(1, 3, 9, 9)
+    torch.testing.assert_close(loaded(x), model(x))
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a panet training checkpoint"):
+        load_source(str(tmp_path / "other.pt"))

@@ -7,6 +7,8 @@ refused with the list of valid keys.
 
 from __future__ import annotations
 
+import os
+
 import copy
 import dataclasses
 import types
@@ -27,6 +29,7 @@ class ConfigError(ValueError):
 class ModelSection:
     name: str = "panet-s"                                    # registry name
     options: dict[str, Any] = field(default_factory=dict)    # constructor overrides
+    init_from: str = ""              # weights or a training checkpoint to start from
 
 
 @dataclass
@@ -159,6 +162,8 @@ def _check_values(config: TrainConfig) -> None:
             raise ConfigError(f"{where} must be at least 1, got {value}")
     if config.task.channels not in (1, 3):
         raise ConfigError(f"task.channels must be 1 or 3, got {config.task.channels}")
+    if config.model.init_from and not os.path.isfile(os.path.expanduser(config.model.init_from)):
+        raise ConfigError(f"model.init_from: {config.model.init_from} is not a file")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

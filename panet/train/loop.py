@@ -144,7 +144,14 @@ class Trainer:
         self.dtype = autocast_dtype(config.train.precision, self.device)
         self.task = make_task(config)
         torch.manual_seed(config.train.seed)
-        self.model = create_model(config.model.name, **config.model.options).to(self.device)
+        self.model = create_model(config.model.name, **config.model.options)
+        if config.model.init_from and not resume:
+            from panet.train.warm_start import load_source, warm_start
+
+            fresh = warm_start(self.model, load_source(config.model.init_from))
+            if fresh:
+                print(f"warm start from {config.model.init_from}; new: {', '.join(fresh)}")
+        self.model = self.model.to(self.device)
         self._check_channels()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
                                           betas=tuple(config.optim.betas), eps=config.optim.eps)
