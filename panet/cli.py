@@ -374,6 +374,14 @@ def _cmd_restore(args: argparse.Namespace) -> int:
                 depth = 8
             save_image(target, pixels, alpha=alpha, bit_depth=depth, exif=image.exif,
                        icc_profile=image.icc_profile)
+            if args.task == "jpeg" and args.quality is None and image.format == "JPEG":
+                from panet.degradations import jpeg_quality
+
+                found = jpeg_quality(path)
+                if found:
+                    read = f"JPEG quality {found[0]} read from the file" + \
+                        ("" if found[1] else " (non-standard tables, nearest)")
+                    note = f"{note}; {read}" if note else read
             if not args.quiet:
                 print(f"{path} -> {target}" + (f" ({note})" if note else ""))
         except (ValueError, OSError, RuntimeError) as error:

@@ -154,3 +154,37 @@ def test_imresize_hand_values_and_shapes():
     assert imresize(np.ones((99, 60, 3)), 1 / 3).shape == (33, 20, 3)
     tensor = imresize(torch.ones(2, 3, 12, 12), 0.5)
     assert tensor.shape == (2, 3, 6, 6) and torch.allclose(tensor, torch.ones(1))
+
+
+@pytest.mark.parametrize("quality", [5, 10, 20, 37, 50, 75, 90, 95])
+@pytest.mark.parametrize("gray_y", [False, True])
+def test_jpeg_quality_is_read_back_from_the_file(tmp_path, quality, gray_y):
+    from panet.degradations import encode_jpeg, jpeg_quality
+
+    path = tmp_path / "x.jpg"
+    path.write_bytes(encode_jpeg(np.random.default_rng(0).random((24, 24, 3)), quality,
+                                 gray_y=gray_y))
+    assert jpeg_quality(str(path)) == (quality, True)
+
+
+def test_jpeg_quality_of_other_files(tmp_path):
+    from PIL import Image
+
+    from panet.degradations import jpeg_quality
+
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    assert jpeg_quality(str(tmp_path / "a.png")) is None
+    # a camera-style custom table: the standard quality-50 table with every entry + 1
+    base = Image.open(_jpeg_at(tmp_path, 50)).quantization
+    custom = {k: [v + 1 for v in t] for k, t in base.items()}
+    Image.new("RGB", (16, 16)).save(tmp_path / "c.jpg", qtables=custom)
+    quality, exact = jpeg_quality(str(tmp_path / "c.jpg"))
+    assert not exact and 45 <= quality <= 50
+
+
+def _jpeg_at(folder, quality):
+    from PIL import Image
+
+    path = folder / f"q{quality}.jpg"
+    Image.new("RGB", (16, 16)).save(path, quality=quality)
+    return path

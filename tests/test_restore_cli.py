@@ -126,3 +126,13 @@ def test_an_image_too_large_for_the_memory_budget_is_reported(tmp_path, weights,
         assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
                      weights["color"], *option]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_jpeg_quality_of_a_jpeg_input_is_reported(tmp_path, weights, capsys):
+    from panet.degradations import encode_jpeg
+
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(encode_jpeg(np.random.default_rng(0).random((20, 24, 3)), 23))
+    assert main(["restore", str(source), "-o", str(tmp_path / "out.png"), "--task", "jpeg",
+                 "--model", weights["gray"]]) == 0
+    assert "JPEG quality 23 read from the file" in capsys.readouterr().out

@@ -5,11 +5,11 @@ tensor ``... x C x H x W`` (float in [0, 1], batched or not, any device) and ret
 same kind, float in [0, 1].
 """
 
-from panet.degradations.jpeg import encode_jpeg, jpeg_roundtrip
+from panet.degradations.jpeg import encode_jpeg, jpeg_quality, jpeg_roundtrip
 from panet.degradations.mosaic import BAYER_PATTERNS, bayer_masks, mosaic
 from panet.degradations.noise import add_gaussian_noise
 from panet.degradations.resize import imresize, matlab_resize_weights
 
 __all__ = ["add_gaussian_noise", "mosaic", "bayer_masks", "BAYER_PATTERNS", "jpeg_roundtrip",
-           "encode_jpeg",
+           "encode_jpeg", "jpeg_quality",
            "imresize", "matlab_resize_weights"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -55,3 +56,35 @@ def jpeg_roundtrip(image: Image, quality: int, *, gray_y: bool = False) -> Image
     outs = [_roundtrip_one(item.transpose(1, 2, 0), quality, gray_y) for item in flat]
     stacked = torch.from_numpy(np.stack(outs).transpose(0, 3, 1, 2).copy())
     return stacked.reshape(*image.shape[:-3], *stacked.shape[1:]).to(image.device, image.dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def _standard_luma_tables() -> dict[int, tuple[int, ...]]:
+    """The luminance table Pillow's encoder writes at every quality 1-100 (IJG scaling of
+    the standard table), read back from real files so no table order is assumed."""
+    tables = {}
+    for quality in range(1, 101):
+        with PILImage.open(io.BytesIO(jpeg_bytes(np.zeros((8, 8, 1), np.uint8), quality))) as im:
+            tables[quality] = tuple(im.quantization[0])
+    return tables
+
+
+def jpeg_quality(path: str) -> tuple[int, bool] | None:
+    """Estimate the IJG quality a JPEG file was saved with from its luminance quantisation
+    table: ``(quality, exact)``, where ``exact`` says the table is the standard one at that
+    quality; ``None`` for a file that is not a JPEG.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "q.jpg")
+    >>> _ = open(path, "wb").write(encode_jpeg(np.random.rand(16, 16, 3), 37))
+    >>> jpeg_quality(path)
+    (37, True)
+    """
+    with PILImage.open(path) as image:
+        if image.format != "JPEG" or not getattr(image, "quantization", None):
+            return None
+        table = np.asarray(image.quantization[0], dtype=np.float64)
+    distances = {q: float(np.abs(table - np.asarray(t)).sum())
+                 for q, t in _standard_luma_tables().items()}
+    best = min(distances, key=lambda q: (distances[q], -q))
+    return best, distances[best] == 0
