@@ -272,6 +272,35 @@ def input_channels(model: nn.Module) -> int:
     return int(model.head[0].in_channels) if hasattr(model, "head") else 3
 
 
+def trained_pattern(model: nn.Module) -> str | None:
+    """The Bayer pattern a demosaicing model was trained on, from its weights' metadata."""
+    import json
+
+    try:
+        task = json.loads(getattr(model, "metadata", {}).get("task", "{}"))
+    except ValueError:
+        return None
+    if task.get("type") != "demosaic":
+        return None
+    return str(task.get("pattern", "RGGB")).upper()
+
+
+def bayer_shift(pattern: str, target: str) -> tuple[int, int]:
+    """Rows and columns to mirror in at the top and left so that a ``pattern`` mosaic
+    reads as ``target``.
+
+    >>> bayer_shift("GRBG", "RGGB"), bayer_shift("BGGR", "RGGB"), bayer_shift("RGGB", "RGGB")
+    ((0, 1), (1, 1), (0, 0))
+    """
+    from panet.degradations import BAYER_PATTERNS
+
+    for name in (pattern, target):
+        if name.upper() not in BAYER_PATTERNS:
+            raise ValueError(f"unknown Bayer pattern {name!r}; known: {', '.join(BAYER_PATTERNS)}")
+    red = {p: divmod(p.upper().index("R"), 2) for p in (pattern, target)}
+    return ((red[pattern][0] - red[target][0]) % 2, (red[pattern][1] - red[target][1]) % 2)
+
+
 def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: str = "RGGB",
                    tile: int | None = None, overlap: int = 16, ensemble: bool = False,
                    protocol: str = "default", dtype: torch.dtype | None = None,
@@ -291,6 +320,14 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
         masks = bayer_masks(*image.shape[:2], pattern).transpose(1, 2, 0)
         image = image * masks.astype(np.float32)
         note = f"raw Bayer input expanded with pattern {pattern}"
+    shift = (0, 0)
+    trained = trained_pattern(model)
+    if task == "demosaic" and trained and trained != pattern.upper():
+        # Mirror one row and/or column in so the mosaic's phase becomes the trained
+        # pattern's; the extra border is cut off the output.
+        shift = bayer_shift(pattern, trained)
+        image = np.pad(image, ((shift[0], 0), (shift[1], 0), (0, 0)), mode="reflect")
+        note = (note + "; " if note else "") + f"{pattern} mosaic shifted to the model's {trained}"
     if wanted == 1 and image.shape[2] == 3:
         batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[:, None]
         note = "gray model run on each colour channel"
@@ -322,4 +359,5 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
         result = out[0].transpose(1, 2, 0)
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
+    result = result[shift[0] * scale:, shift[1] * scale:]
     return result.astype(np.float32, copy=False), note

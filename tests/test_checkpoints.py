@@ -172,3 +172,16 @@ def test_console_script_one_line_errors(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no such file" in result.stderr
+
+
+def test_loaded_weights_carry_their_training_metadata(tmp_path):
+    from panet import create_model, load_model, save_model
+
+    path = tmp_path / "m.safetensors"
+    save_model(create_model("panet-s", n_resblocks=2, n_feats=8), path,
+               {"task": '{"type": "demosaic", "pattern": "GRBG"}'})
+    model = load_model(path)
+    assert model.metadata == {"task": '{"type": "demosaic", "pattern": "GRBG"}'}
+    from panet.restore import trained_pattern
+
+    assert trained_pattern(model) == "GRBG"

@@ -126,3 +126,27 @@ def test_tile_for_memory_takes_the_image_off_the_budget():
     assert 16 <= small <= big <= 128
     with pytest.raises(ValueError, match="needs about .* GiB; raise --max-memory"):
         tile_for_memory(model, 4000, 6000, 3, 1 * 2**30)
+
+
+class _ChecksRGGB(torch.nn.Module):
+    """Passes its input through, after checking red sits where an RGGB mosaic has it."""
+
+    metadata = {"task": '{"type": "demosaic", "pattern": "RGGB"}'}
+
+    def forward(self, x):
+        red = x[:, 0] > 0
+        assert bool(red[:, 0::2, 0::2].all()) and not bool(red[:, 1::2].any()) \
+            and not bool(red[:, :, 1::2].any())
+        return x
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "GRBG", "GBRG", "BGGR"])
+def test_a_demosaicer_serves_every_bayer_pattern_by_shifting(pattern):
+    from panet.degradations import mosaic
+    from panet.restore import restore_pixels
+
+    clean = np.random.default_rng(0).uniform(0.2, 1.0, (11, 14, 3)).astype(np.float32)
+    mosaicked = mosaic(clean, pattern).astype(np.float32)
+    out, note = restore_pixels(_ChecksRGGB(), mosaicked, task="demosaic", pattern=pattern)
+    np.testing.assert_array_equal(out, mosaicked)   # the border added is cut off again
+    assert ("shifted" in note) == (pattern != "RGGB")

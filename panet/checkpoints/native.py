@@ -97,4 +97,6 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
         raise CheckpointError(f"{os.fspath(path)}: weights do not fit the described "
                               f"{metadata['architecture']}: {first[0] if first else error}"
                               ) from None
+    # what the file says about how the model was trained (task, levels, results)
+    model.metadata = {k: v for k, v in metadata.items() if k not in _RESERVED}
     return model.to(device).eval()
