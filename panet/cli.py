@@ -374,6 +374,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
                 depth = 8
             save_image(target, pixels, alpha=alpha, bit_depth=depth, exif=image.exif,
                        icc_profile=image.icc_profile)
+            if args.task == "denoise" and args.sigma is None:
+                from panet.degradations import estimate_noise_sigma
+
+                read = f"noise level estimated at sigma {estimate_noise_sigma(image.pixels):.1f}"
+                note = f"{note}; {read}" if note else read
             if args.task == "jpeg" and args.quality is None and image.format == "JPEG":
                 from panet.degradations import jpeg_quality
 

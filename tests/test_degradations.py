@@ -188,3 +188,14 @@ def _jpeg_at(folder, quality):
     path = folder / f"q{quality}.jpg"
     Image.new("RGB", (16, 16)).save(path, quality=quality)
     return path
+
+
+@pytest.mark.parametrize("sigma", [5, 15, 30, 50])
+def test_noise_estimate_on_a_real_photo(sigma):
+    """The bundled sample picture, noised unclipped: the estimate is within 15 % (+1)."""
+    from panet.degradations import add_gaussian_noise, estimate_noise_sigma
+    from panet.io import read_image, sample_image_path
+
+    clean = read_image(sample_image_path())
+    noisy = add_gaussian_noise(clean, sigma, seed=1, clip=False)
+    assert abs(estimate_noise_sigma(noisy) - sigma) <= 0.15 * sigma + 1
