@@ -241,7 +241,8 @@ DEFAULT_MODELS = {"denoise": "panet", "demosaic": "panet", "jpeg": "panet-gray",
 
 def resolve_model(spec: str | None, task: str, scale: int | None = None) -> tuple[nn.Module, bool]:
     """``(model in eval mode, has_random_weights)`` for a shipped model's name, a registered
-    architecture name, a panet ``.safetensors`` file or an authors' ``.pt`` checkpoint;
+    architecture name, a panet ``.safetensors`` file, a ``panet train`` checkpoint or an
+    authors' ``.pt`` checkpoint;
     ``None`` takes the task's shipped model, else its default architecture. Raises ``KeyError`` (with a one-line message listing the known names) for an
     unknown name."""
     import os
@@ -257,8 +258,13 @@ def resolve_model(spec: str | None, task: str, scale: int | None = None) -> tupl
     if pretrained_entry(spec) is not None:
         return load_pretrained(pretrained_entry(spec)), False
     if os.path.isfile(spec):
-        model = load_official_checkpoint(spec) if spec.endswith((".pt", ".pth")) \
-            else load_model(spec)
+        if spec.endswith((".pt", ".pth")):
+            from panet.train.warm_start import is_training_checkpoint, load_source
+
+            model = load_source(spec) if is_training_checkpoint(spec) \
+                else load_official_checkpoint(spec)
+        else:
+            model = load_model(spec)
         return model.eval(), False
     if spec not in list_models():
         raise KeyError(f"unknown model {spec!r} (not a file either); known models: "

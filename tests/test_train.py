@@ -205,3 +205,17 @@ def test_init_from_a_training_checkpoint(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a panet training checkpoint"):
         load_source(str(tmp_path / "other.pt"))
+
+
+def test_a_training_checkpoint_can_be_restored_with(tmp_path):
+    from panet.restore import resolve_model
+
+    model = create_model("panet-s", n_resblocks=2, n_feats=8)
+    path = str(tmp_path / "iter-000000003.pt")
+    torch.save({"model": model.state_dict(), "iteration": 3, "optimizer": {},
+                "config": {"model": {"name": "panet-s",
+                                     "options": {"n_resblocks": 2, "n_feats": 8}}}}, path)
+    loaded, random_weights = resolve_model(path, "denoise")
+    x = torch.rand(1, 3, 10, 10)
+    assert not random_weights
+    torch.testing.assert_close(loaded(x), model.eval()(x))

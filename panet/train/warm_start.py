@@ -9,12 +9,23 @@ residual weight makes them scale their input instead).
 
 from __future__ import annotations
 
+import json
+
 import torch
 from torch import nn
 
 from panet.attention import PyramidAttention
 
-__all__ = ["warm_start", "load_source"]
+__all__ = ["warm_start", "load_source", "is_training_checkpoint"]
+
+
+def is_training_checkpoint(path: str) -> bool:
+    """Whether a ``.pt`` file is one of ``panet train``'s checkpoints (not authors' weights)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:   # unreadable files are reported by the loader that follows
+        return False
+    return isinstance(state, dict) and {"model", "config", "iteration"} <= set(state)
 
 
 def load_source(path: str) -> nn.Module:
@@ -31,6 +42,8 @@ def load_source(path: str) -> nn.Module:
         model = create_model(state["config"]["model"]["name"],
                              **state["config"]["model"]["options"])
         model.load_state_dict(state["model"])
+        model.metadata = {"task": json.dumps(state["config"].get("task", {})),
+                          "iterations": str(state.get("iteration", ""))}
     except (KeyError, TypeError, RuntimeError, OSError) as error:
         raise ValueError(f"{path} is not a panet training checkpoint "
                          f"({str(error).splitlines()[0]})") from None
