@@ -289,6 +289,18 @@ def _expand_inputs(items: list[str], recursive: bool) -> list[tuple[str, str]]:
     return found
 
 
+def _precision_dtype(name: str):
+    """``--precision`` as the autocast dtype (``None`` for float32)."""
+    import torch
+
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def _file_slug(label: str) -> str:
+    """A level label as it may appear in a file name (σ50 -> sigma50, ×2 -> x2)."""
+    return label.replace("σ", "sigma").replace("×", "x")
+
+
 def _resolve_model(spec: str | None, task: str, scale: int | None):
     from panet.restore import resolve_model
 
@@ -325,7 +337,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
               file=sys.stderr)
     device = torch.device(args.device)
     model = model.to(device)
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    dtype = _precision_dtype(args.precision)
     files = _expand_inputs(args.inputs, args.recursive)
     single = len(files) == 1 and os.path.isfile(args.inputs[0]) and len(args.inputs) == 1
     out_is_file = bool(args.output) and single and \
@@ -421,26 +433,24 @@ def _eval_datasets(text: str) -> dict[str, str]:
 
 def _eval_models(args: argparse.Namespace, levels: list) -> list:
     """``[LABEL=]NAME|FILE[@LEVEL]`` items; ``none`` for baselines only."""
-    import torch
-
     from panet.evaluate import Network
 
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    dtype = _precision_dtype(args.precision)
     text = args.models
-    if text is None:   # the task's default model (one per scale for SR)
-        items = [f"pa-edsr-x{s}" for s in levels] if args.task == "sr" else [None]
+    if text is None:   # the task's default model (shipped weights first; one per SR scale)
+        items = [(None, s) for s in levels] if args.task == "sr" else [(None, None)]
     elif text.strip().lower() == "none":
         return []
     else:
-        items = [t.strip() for t in text.split(",") if t.strip()]
+        items = [(t.strip(), None) for t in text.split(",") if t.strip()]
     methods = []
-    for item in items:
+    for item, scale in items:
         label, level = None, None
         if item and "=" in item:
             label, item = item.split("=", 1)
         if item and "@" in item:
             item, level = item.rsplit("@", 1)
-        model, random_weights = _resolve_model(item, args.task, None)
+        model, random_weights = _resolve_model(item, args.task, scale)
         name = label or (os.path.splitext(os.path.basename(item))[0] if item and
                          os.path.isfile(item) else (item or f"{model.architecture} (default)"))
         if random_weights:
@@ -485,7 +495,6 @@ def _eval_baselines(args: argparse.Namespace) -> list:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import json
     import platform
 
     import torch
@@ -516,8 +525,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     def save(score, restored) -> None:
         folder = os.path.join(out, "images", score.method.replace("/", "_").replace(" ", "_"),
-                              f"{score.dataset}-{score.level}".replace("σ", "sigma")
-                              .replace("×", "x"))
+                              _file_slug(f"{score.dataset}-{score.level}"))
         os.makedirs(folder, exist_ok=True)
         write_image(os.path.join(folder, os.path.splitext(score.image)[0] + ".png"), restored)
 
@@ -537,8 +545,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 handle.write(text)
     figures = []
     for dataset, level in result.figure_images:
-        slug = level.replace("σ", "sigma").replace("×", "x")
-        path = os.path.join(out, f"figure-{args.task}-{dataset}-{slug}.png")
+        path = os.path.join(out, f"figure-{args.task}-{dataset}-{_file_slug(level)}.png")
         comparison_figure(result, dataset, level, path)
         figures.append(path)
     print()

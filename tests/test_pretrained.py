@@ -45,3 +45,22 @@ def test_resolve_model_prefers_shipped_weights(shipped):
     assert random_weights
     model, random_weights = resolve_model(None, "sr", 4)
     assert not random_weights and model.scale == 4
+
+
+def test_eval_and_restore_default_to_shipped_weights(shipped, tmp_path, capsys):
+    import numpy as np
+
+    from panet.cli import main
+    from panet.io import save_image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    save_image(folder / "a.png", np.random.default_rng(0).random((32, 32, 3)))
+    assert main(["eval", "--task", "sr", "--levels", "4", "--dataset", str(folder),
+                 "--baselines", "none", "--crop", "8", "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "RANDOM" not in captured.err and "pa_edsr (default)" in captured.out
+    assert main(["restore", str(folder / "a.png"), "-o", str(tmp_path / "d.png"), "--task",
+                 "denoise", "--quiet"]) == 0
+    assert "RANDOM" not in capsys.readouterr().err
