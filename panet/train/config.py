@@ -60,7 +60,8 @@ class OptimSection:
     lr: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
-    decay_every: int = 200_000       # iterations between learning-rate halvings
+    schedule: str = "step"           # step: the paper's halvings; cosine: down to 0 at the end
+    decay_every: int = 200_000       # step: iterations between learning-rate halvings
     gamma: float = 0.5
 
 
@@ -76,6 +77,7 @@ class TrainSection:
     val_every: int = 1000
     save_every: int = 1000
     keep_last: int = 3
+    time_limit: float = 0            # seconds of training in all (resumes add up); 0: none
 
 
 @dataclass
@@ -151,6 +153,11 @@ def _check_values(config: TrainConfig) -> None:
     if config.train.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ConfigError(f"train.precision must be auto, fp32, bf16 or fp16, got "
                           f"{config.train.precision!r}")
+    if config.optim.schedule not in ("step", "cosine"):
+        raise ConfigError(f"optim.schedule must be step or cosine, got {config.optim.schedule!r}")
+    if config.train.time_limit < 0:
+        raise ConfigError(f"train.time_limit must be 0 (none) or positive seconds, got "
+                          f"{config.train.time_limit}")
     for where, value in (("train.iterations", config.train.iterations),
                          ("train.batch_size", config.train.batch_size),
                          ("data.patch_size", config.data.patch_size),

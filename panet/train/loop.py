@@ -115,6 +115,7 @@ class _Position:
     epoch: int = 0
     batch: int = 0          # batches of this epoch already consumed
     best_psnr: float = -math.inf
+    seconds: float = 0.0    # wall time trained so far, resumed runs included
 
 
 class Trainer:
@@ -155,8 +156,12 @@ class Trainer:
         self._check_channels()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
                                           betas=tuple(config.optim.betas), eps=config.optim.eps)
+        # The cosine schedule sets the rate itself each step (it may follow the time limit);
+        # a constant LambdaLR keeps the checkpoint layout of both schedules the same.
         self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=config.optim.decay_every, gamma=config.optim.gamma)
+            self.optimizer, step_size=config.optim.decay_every, gamma=config.optim.gamma) \
+            if config.optim.schedule == "step" else \
+            torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self.train_set = RestorationDataset(
             _images(config.data.train), self.task, patch_size=config.data.patch_size,
@@ -213,6 +218,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "iteration": p.iteration,
                 "epoch": p.epoch, "batch": p.batch, "best_psnr": p.best_psnr,
+                "seconds": p.seconds,
                 "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config)}
 
     def _save(self, path: str) -> None:
@@ -237,7 +243,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         self.position = _Position(state["iteration"], state["epoch"], state["batch"],
-                                  state["best_psnr"])
+                                  state["best_psnr"], float(state.get("seconds", 0.0)))
         if self.rank == 0:   # forget log lines written after that checkpoint
             self._truncate_log(state["iteration"])
 
@@ -312,8 +318,46 @@ class Trainer:
                 yield degraded, target
             p.epoch, p.batch = p.epoch + 1, 0
 
+    def progress_fraction(self) -> float:
+        """How far the run is: iterations done, or the time limit spent, whichever is more."""
+        p, train = self.position, self.config.train
+        fraction = p.iteration / train.iterations
+        if train.time_limit > 0:
+            fraction = max(fraction, p.seconds / train.time_limit)
+        return min(1.0, fraction)
+
+    def _finished(self) -> bool:
+        time_limit = self.config.train.time_limit
+        return (self.position.iteration >= self.config.train.iterations
+                or (time_limit > 0 and self.position.seconds >= time_limit))
+
+    def _set_cosine_rate(self) -> None:
+        rate = self.config.optim.lr * 0.5 * (1 + math.cos(math.pi * self.progress_fraction()))
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+
+    def _time_up_everywhere(self) -> bool:
+        """Under torchrun every rank must stop at the same step: rank 0's clock decides."""
+        finished = torch.tensor([float(self._finished())], device=self.device)
+        if self.distributed:
+            dist.broadcast(finished, 0)
+        return bool(finished.item())
+
+    def _validate_and_keep_best(self) -> None:
+        p = self.position
+        if self.rank == 0:
+            score = self.validate()
+            self._log({"iteration": p.iteration, "val_psnr": score})
+            self.writer.add_scalar("validation/psnr", score, p.iteration)
+            if score > p.best_psnr:
+                p.best_psnr = score
+                self._save(os.path.join(self.out_dir, "checkpoints", "best.pt"))
+        if self.distributed:
+            dist.barrier()
+
     def run(self) -> str | None:
-        """Train to ``train.iterations``; returns the exported weights (rank 0)."""
+        """Train to ``train.iterations`` (or ``train.time_limit``); returns the exported
+        weights (rank 0)."""
         config, p = self.config, self.position
         from tqdm import tqdm
 
@@ -321,8 +365,12 @@ class Trainer:
                    disable=not self.progress or self.rank != 0, dynamic_ncols=True)
         self.model.train()
         started, done_since = time.perf_counter(), 0
+        clock = time.perf_counter()
+        validated_at = -1
         batches = self._batches()
-        while p.iteration < config.train.iterations:
+        while not self._time_up_everywhere():
+            if config.optim.schedule == "cosine":
+                self._set_cosine_rate()
             degraded, target = next(batches)
             loss = train_step(self.net, self.optimizer, degraded.to(self.device),
                               target.to(self.device), self.dtype, self.scaler)
@@ -342,19 +390,20 @@ class Trainer:
                     self.writer.add_scalar("train/loss", loss, p.iteration)
                     self.writer.add_scalar("train/lr", lr, p.iteration)
                 started, done_since = time.perf_counter(), 0
-            if p.iteration % config.train.val_every == 0 or p.iteration == config.train.iterations:
-                if self.rank == 0:
-                    score = self.validate()
-                    self._log({"iteration": p.iteration, "val_psnr": score})
-                    self.writer.add_scalar("validation/psnr", score, p.iteration)
-                    if score > p.best_psnr:
-                        p.best_psnr = score
-                        self._save(os.path.join(self.out_dir, "checkpoints", "best.pt"))
-                if self.distributed:
-                    dist.barrier()
+            now = time.perf_counter()
+            p.seconds += now - clock
+            clock = now
+            # Iteration counts alone decide here, so that all ranks validate together; a run
+            # stopped by its time limit validates after the loop.
+            if p.iteration % config.train.val_every == 0 or \
+                    p.iteration >= config.train.iterations:
+                self._validate_and_keep_best()
+                validated_at = p.iteration
             if p.iteration % config.train.save_every == 0:
                 self._save_periodic()
         bar.close()
+        if validated_at != p.iteration and p.iteration > 0:
+            self._validate_and_keep_best()
         if self.rank != 0:
             return None
         self._save_periodic()
@@ -366,5 +415,6 @@ class Trainer:
         weights = os.path.join(self.out_dir, "model.safetensors")
         save_model(self.model, weights, {"task": json.dumps(config_to_dict(self.config)["task"]),
                                          "iterations": str(p.iteration),
-                                         "best_val_psnr": f"{p.best_psnr:.4f}"})
+                                         "best_val_psnr": f"{p.best_psnr:.4f}",
+                                         "train_seconds": f"{p.seconds:.0f}"})
         return weights
