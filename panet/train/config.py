@@ -62,6 +62,7 @@ class OptimSection:
     eps: float = 1e-8
     schedule: str = "step"           # step: the paper's halvings; cosine: down to 0 at the end
     decay_every: int = 200_000       # step: iterations between learning-rate halvings
+    warmup: int = 0                  # cosine: iterations of linear warm-up (fresh Adam state)
     gamma: float = 0.5
 
 

@@ -332,7 +332,10 @@ class Trainer:
                 or (time_limit > 0 and self.position.seconds >= time_limit))
 
     def _set_cosine_rate(self) -> None:
-        rate = self.config.optim.lr * 0.5 * (1 + math.cos(math.pi * self.progress_fraction()))
+        optim = self.config.optim
+        rate = optim.lr * 0.5 * (1 + math.cos(math.pi * self.progress_fraction()))
+        if optim.warmup > 0:   # a fresh Adam's first steps are large: ramp the rate up
+            rate *= min(1.0, (self.position.iteration + 1) / optim.warmup)
         for group in self.optimizer.param_groups:
             group["lr"] = rate
 
@@ -368,15 +371,20 @@ class Trainer:
         clock = time.perf_counter()
         validated_at = -1
         batches = self._batches()
+        if config.optim.schedule == "cosine":
+            self._set_cosine_rate()
         while not self._time_up_everywhere():
-            if config.optim.schedule == "cosine":
-                self._set_cosine_rate()
             degraded, target = next(batches)
             loss = train_step(self.net, self.optimizer, degraded.to(self.device),
                               target.to(self.device), self.dtype, self.scaler)
             self.scheduler.step()
             p.iteration += 1
             p.batch += 1
+            now = time.perf_counter()
+            p.seconds += now - clock
+            clock = now
+            if config.optim.schedule == "cosine":   # the rate of the next step
+                self._set_cosine_rate()
             done_since += 1
             bar.update(1)
             if p.iteration % config.train.log_every == 0:
@@ -390,9 +398,6 @@ class Trainer:
                     self.writer.add_scalar("train/loss", loss, p.iteration)
                     self.writer.add_scalar("train/lr", lr, p.iteration)
                 started, done_since = time.perf_counter(), 0
-            now = time.perf_counter()
-            p.seconds += now - clock
-            clock = now
             # Iteration counts alone decide here, so that all ranks validate together; a run
             # stopped by its time limit validates after the loop.
             if p.iteration % config.train.val_every == 0 or \
