@@ -80,6 +80,52 @@ def _cmd_smoke(args: argparse.Namespace) -> None:
         print(f"wrote     {args.output}")
 
 
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from panet.demo import run_demo
+    from panet.io import write_image
+
+    if args.output:
+        os.makedirs(args.output, exist_ok=True)
+        targets = [os.path.join(args.output, f"demo-{args.task}-{kind}.png")
+                   for kind in ("degraded", "restored")]
+        for target in targets:
+            _check_output(args.image, target, args.overwrite)
+    level = args.level
+    if level is not None and args.task != "demosaic":
+        try:
+            level = float(level)
+        except ValueError:
+            raise CommandError(f"--level {level!r} is not a number") from None
+        if level < 0 or (args.task == "jpeg" and not 1 <= level <= 100) or \
+                (args.task == "sr" and level not in (2, 3, 4)):
+            raise CommandError(f"--level {args.level} does not suit task {args.task}")
+    if args.task == "demosaic" and level is not None and level.upper() not in \
+            ("RGGB", "BGGR", "GRBG", "GBRG"):
+        raise CommandError(f"--level for demosaic is a Bayer pattern, got {level!r}")
+    try:
+        result = run_demo(args.task, level, args.image, args.seed)
+    except (ValueError, OSError) as error:
+        raise CommandError(str(error).splitlines()[0]) from None
+    height, width = result.restored.shape[:2]
+    print(f"image     {result.image} ({width}x{height})")
+    print(f"model     {result.model} (shipped weights; card: docs/models.md)")
+    print(f"time      {result.seconds:.2f} s on {_threads()} CPU threads")
+    print(f"PSNR      {result.degraded_label}: {result.degraded_psnr:.2f} dB, SSIM "
+          f"{result.degraded_ssim:.4f}")
+    print(f"PSNR      restored: {result.restored_psnr:.2f} dB, SSIM {result.restored_ssim:.4f} "
+          f"({result.restored_psnr - result.degraded_psnr:+.2f} dB)")
+    if args.output:
+        write_image(targets[0], result.degraded)
+        write_image(targets[1], result.restored)
+        print(f"wrote     {targets[0]}, {targets[1]}")
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _check_output(source: str | None, output: str, overwrite: bool) -> None:
     if source is not None and os.path.abspath(source) == os.path.abspath(output):
         raise CommandError("the output would overwrite the input; choose another file")
@@ -301,11 +347,12 @@ def _file_slug(label: str) -> str:
     return label.replace("σ", "sigma").replace("×", "x")
 
 
-def _resolve_model(spec: str | None, task: str, scale: int | None):
+def _resolve_model(spec: str | None, task: str, scale: int | None,
+                   channels: int | None = None):
     from panet.restore import resolve_model
 
     try:
-        return resolve_model(spec, task, scale)
+        return resolve_model(spec, task, scale, channels)
     except KeyError as error:
         raise CommandError(error.args[0]) from None
 
@@ -315,7 +362,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from panet.io import FORMATS, load_image, save_image
-    from panet.restore import forward_calls, model_scale, restore_pixels, tile_for_memory
+    from panet.restore import (default_overlap, forward_calls, model_scale, restore_pixels,
+                               tile_for_memory)
 
     if args.sigma is not None and args.sigma < 0:
         raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
@@ -323,8 +371,10 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         raise CommandError(f"--quality must be from 1 to 100, got {args.quality}")
     if args.max_memory <= 0:
         raise CommandError(f"--max-memory must be positive, got {args.max_memory}")
-    if args.tile is not None and args.tile <= args.overlap:
+    if args.tile is not None and args.overlap is not None and args.tile <= args.overlap:
         raise CommandError(f"--tile ({args.tile}) must be larger than --overlap ({args.overlap})")
+    if args.overlap is not None and args.overlap < 0:
+        raise CommandError(f"--overlap must be non-negative, got {args.overlap}")
     model, random_weights = _resolve_model(args.model, args.task, args.scale)
     scale = model_scale(model)
     if args.task == "sr" and args.scale and args.scale != scale:
@@ -337,6 +387,15 @@ def _cmd_restore(args: argparse.Namespace) -> int:
               file=sys.stderr)
     device = torch.device(args.device)
     model = model.to(device)
+    shipped = {}   # channels -> shipped model: gray images get the gray one where it exists
+
+    def model_for(channels: int):
+        if args.model is not None:
+            return model
+        if channels not in shipped:
+            shipped[channels] = _resolve_model(None, args.task, args.scale, channels)[0].to(device)
+        return shipped[channels]
+
     dtype = _precision_dtype(args.precision)
     files = _expand_inputs(args.inputs, args.recursive)
     single = len(files) == 1 and os.path.isfile(args.inputs[0]) and len(args.inputs) == 1
@@ -362,15 +421,17 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         try:
             image = load_image(path)
             height, width, channels = image.pixels.shape
-            tile = args.tile or tile_for_memory(model, height, width, channels,
+            net = model_for(channels)
+            tile = args.tile or tile_for_memory(net, height, width, channels,
                                                 int(args.max_memory * 2**30))
-            total = forward_calls(height, width, tile=tile, overlap=args.overlap,
+            overlap = default_overlap(tile) if args.overlap is None else args.overlap
+            total = forward_calls(height, width, tile=tile, overlap=overlap,
                                   protocol=args.protocol, task=args.task, ensemble=args.ensemble)
             tiles = tqdm(total=total, unit="tile", leave=False, desc=os.path.basename(path),
                          disable=args.quiet or total < 2)
             pixels, note = restore_pixels(
-                model, image.pixels, task=args.task, pattern=args.pattern, tile=tile,
-                overlap=args.overlap, ensemble=args.ensemble, protocol=args.protocol,
+                net, image.pixels, task=args.task, pattern=args.pattern, tile=tile,
+                overlap=overlap, ensemble=args.ensemble, protocol=args.protocol,
                 dtype=dtype, device=device, on_tile=lambda: tiles.update(1))
             tiles.close()
             alpha = image.alpha
@@ -399,6 +460,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
                     read = f"JPEG quality {found[0]} read from the file" + \
                         ("" if found[1] else " (non-standard tables, nearest)")
                     note = f"{note}; {read}" if note else read
+            name = getattr(net, "shipped_name", None)
+            if name:
+                note = f"shipped model {name}" + (f"; {note}" if note else "")
             if not args.quiet:
                 print(f"{path} -> {target}" + (f" ({note})" if note else ""))
         except (ValueError, OSError, RuntimeError) as error:
@@ -434,6 +498,7 @@ def _eval_datasets(text: str) -> dict[str, str]:
 def _eval_models(args: argparse.Namespace, levels: list) -> list:
     """``[LABEL=]NAME|FILE[@LEVEL]`` items; ``none`` for baselines only."""
     from panet.evaluate import Network
+    from panet.evaluate.runner import TASKS
 
     dtype = _precision_dtype(args.precision)
     text = args.models
@@ -450,7 +515,9 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
             label, item = item.split("=", 1)
         if item and "@" in item:
             item, level = item.rsplit("@", 1)
-        model, random_weights = _resolve_model(item, args.task, scale)
+        task = TASKS[args.task]   # denoise-gray: the gray shipped model of task denoise
+        model, random_weights = _resolve_model(item, task.restore_task or task.name, scale,
+                                               task.channels if task.channels == 1 else None)
         name = label or (os.path.splitext(os.path.basename(item))[0] if item and
                          os.path.isfile(item) else (item or f"{model.architecture} (default)"))
         if random_weights:
@@ -463,7 +530,8 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
     return methods
 
 
-_DEFAULT_BASELINES = {"denoise": ["input", "cbm3d"], "demosaic": ["menon", "malvar", "bilinear"],
+_DEFAULT_BASELINES = {"denoise": ["input", "cbm3d"], "denoise-gray": ["input", "cbm3d"],
+                      "demosaic": ["menon", "malvar", "bilinear"],
                       "jpeg": ["input", "bm3d-deblock"], "jpeg-color": ["input", "bm3d-deblock"],
                       "sr": ["bicubic"]}
 
@@ -639,6 +707,17 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--overwrite", action="store_true", help="replace an existing output")
     smoke.set_defaults(run=_cmd_smoke)
 
+    demo = commands.add_parser("demo", help="degrade the bundled picture, restore it with the "
+                               "shipped weights, print PSNR/SSIM against the original")
+    demo.add_argument("--task", default="denoise", choices=["denoise", "demosaic", "jpeg", "sr"])
+    demo.add_argument("--level", help="sigma (denoise, default 25), Bayer pattern (demosaic, "
+                      "RGGB), JPEG quality (jpeg, 20) or scale (sr, 2)")
+    demo.add_argument("--image", help="a clean image to use instead of the bundled picture")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("-o", "--output", help="folder for the degraded and restored images")
+    demo.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    demo.set_defaults(run=_cmd_demo)
+
     degrade = commands.add_parser("degrade", help="make a degraded copy of an image "
                                   "(noise, Bayer mosaic, JPEG, Matlab-style downscaling)")
     degrade.add_argument("input")
@@ -703,7 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--scale", type=int, help="SR factor")
     restore.add_argument("--model", help="registered model name or weights file")
     restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")
-    restore.add_argument("--overlap", type=int, default=16)
+    restore.add_argument("--overlap", type=int,
+                         help="tile overlap in pixels (default: a sixth of the tile, 8 to 16)")
     restore.add_argument("--max-memory", type=float, default=4.0,
                          help="GiB for the whole process (sets the tile size; default 4)")
     restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
@@ -719,8 +799,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser("eval", help="paper-style tables and figures: networks "
                                      "beside classical methods on degraded test images")
     evaluation.add_argument("--task", required=True,
-                            choices=["denoise", "demosaic", "jpeg", "jpeg-color", "sr"],
-                            help="jpeg is the paper's CAR on Y; jpeg-color works on RGB")
+                            choices=["denoise", "denoise-gray", "demosaic", "jpeg", "jpeg-color",
+                                     "sr"],
+                            help="jpeg is the paper's CAR on Y; jpeg-color works on RGB; "
+                                 "denoise-gray on the luma of the test images")
     evaluation.add_argument("--levels", required=True, help="comma list: sigmas (denoise), "
                             "Bayer patterns (demosaic), qualities (jpeg), scales (sr)")
     evaluation.add_argument("--dataset", default="offline-mini", help="comma list of prepared "

@@ -29,8 +29,27 @@ class PretrainedEntry:
     channels: int = 3
 
 
-# Filled in as models are trained (issue 6); an entry whose file is absent is ignored.
-PRETRAINED: list[PretrainedEntry] = []
+_LIGHT = "PANet-S (64 features, 8 ResBlocks) + light pyramid attention (reduction 4, levels 1, 1/2)"
+_SR = "PA-EDSR, EDSR-baseline size (64 features, 16 ResBlocks) + light pyramid attention"
+
+# Colour entries come before gray ones: with no channel count given, colour is the default.
+# Cards with training details and measured results: docs/models.md and each file's metadata.
+PRETRAINED: list[PretrainedEntry] = [
+    PretrainedEntry("denoise-color", "denoise", "denoise-color.safetensors",
+                    f"blind colour denoising, sigma 0-75; {_LIGHT}"),
+    PretrainedEntry("denoise-gray", "denoise", "denoise-gray.safetensors",
+                    f"blind grayscale denoising, sigma 0-75; {_LIGHT}", channels=1),
+    PretrainedEntry("demosaic", "demosaic", "demosaic.safetensors",
+                    f"demosaicing, trained on RGGB (other patterns are shifted); {_LIGHT}"),
+    PretrainedEntry("jpeg-color", "jpeg-color", "jpeg-color.safetensors",
+                    f"colour JPEG artifact reduction, blind over quality 10-40; {_LIGHT}"),
+    PretrainedEntry("jpeg-y", "jpeg", "jpeg-y.safetensors",
+                    f"JPEG artifact reduction on Y (gray), blind over quality 10-40; {_LIGHT}",
+                    channels=1),
+    PretrainedEntry("sr-x2", "sr", "sr-x2.safetensors", f"x2 super-resolution; {_SR}", scale=2),
+    PretrainedEntry("sr-x3", "sr", "sr-x3.safetensors", f"x3 super-resolution; {_SR}", scale=3),
+    PretrainedEntry("sr-x4", "sr", "sr-x4.safetensors", f"x4 super-resolution; {_SR}", scale=4),
+]
 
 
 def weights_folder() -> str:
@@ -64,4 +83,6 @@ def default_for(task: str, scale: int | None = None, channels: int | None = None
 def load_pretrained(entry: PretrainedEntry) -> nn.Module:
     from panet.checkpoints import load_model
 
-    return load_model(os.path.join(weights_folder(), entry.file)).eval()
+    model = load_model(os.path.join(weights_folder(), entry.file)).eval()
+    model.shipped_name = entry.name
+    return model

@@ -74,7 +74,7 @@ class DegradedInput(Method):
     """The degraded image itself (the noisy photo, the JPEG file): the row to beat."""
 
     name: str = "input"
-    tasks: tuple[str, ...] = ("denoise", "jpeg", "jpeg-color")
+    tasks: tuple[str, ...] = ("denoise", "denoise-gray", "jpeg", "jpeg-color")
 
     def __call__(self, degraded, task, level):
         return degraded
@@ -85,7 +85,7 @@ class CBM3D(Method):
     """BM3D (gray) or CBM3D (colour, opponent colour space) at the known noise level."""
 
     name: str = "CBM3D"
-    tasks: tuple[str, ...] = ("denoise",)
+    tasks: tuple[str, ...] = ("denoise", "denoise-gray")
 
     def check_available(self) -> None:
         _optional("bm3d", "baselines")
@@ -190,6 +190,9 @@ class Network(Method):
         return self.level is None or same_level(self.level, level)
 
     def __call__(self, degraded, task, level):
+        from panet.evaluate.runner import TASKS
+
+        task = TASKS[task].restore_task or task if task in TASKS else task
         out, _ = restore_pixels(self.model, degraded, task=task, pattern=str(level),
                                 tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
                                 protocol=self.protocol, dtype=self.dtype)

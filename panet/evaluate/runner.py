@@ -34,6 +34,8 @@ class EvalTask:
     label: Callable[[Level], str]
     y: bool = False
     shave_by_scale: bool = False
+    channels: int = 3          # 1: test images are turned gray (full-range luma) first
+    restore_task: str = ""     # the task restore_pixels runs (default: name)
 
     def shave(self, level: Level) -> int:
         return int(level) if self.shave_by_scale else 0
@@ -70,6 +72,10 @@ TASKS = {
     "denoise": EvalTask("denoise", "Colour denoising (AWGN, 8-bit clipped noisy input)",
                         lambda s: Denoise(sigma=float(s), clip=True), _sigma,
                         lambda s: f"σ{float(s):g}"),
+    "denoise-gray": EvalTask("denoise-gray", "Grayscale denoising (AWGN, 8-bit clipped noisy "
+                             "input; luma of the test photos)",
+                             lambda s: Denoise(sigma=float(s), clip=True), _sigma,
+                             lambda s: f"σ{float(s):g}", channels=1, restore_task="denoise"),
     "demosaic": EvalTask("demosaic", "Demosaicing", lambda p: Demosaic(pattern=str(p)),
                          _pattern, str),
     "jpeg": EvalTask("jpeg", "JPEG artifact reduction on Y",
@@ -176,7 +182,8 @@ def evaluate(task: str, levels: Sequence[Level], datasets: dict[str, Sequence[st
             label = spec.label(level)
             result.shaves[label] = spec.shave(level)
             data = RestorationDataset(paths, spec.degradation(level), patch_size=crop,
-                                      train=False, seed=seed, cache=False)
+                                      channels=spec.channels, train=False, seed=seed,
+                                      cache=False)
             active = [m for m in methods if m.accepts(task, level)]
             for index in range(len(paths)):
                 degraded, clean = (t.numpy().transpose(1, 2, 0) for t in data[index])

@@ -1,0 +1,89 @@
+"""Write the shipped weight files (panet/weights/*.safetensors) with their model cards.
+
+    python scripts/package_weights.py [--runs runs] [--results docs/eval/shipped]
+
+Each shipped model comes from one or more training stages (run folders holding a
+``model.safetensors`` written by ``panet train``); the card in the file's metadata records
+the architecture, parameter count, every stage's iterations and wall time, the machine, and,
+where ``--results`` holds ``panet eval`` JSON reports, the measured PSNR/SSIM. Tensors are
+stored in float16 (half the size; models are rebuilt in float32 on loading).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+
+from panet.checkpoints import load_model, save_model
+from panet.checkpoints.native import read_metadata
+from panet.models import count_parameters
+
+GPU_STAGE_1 = ("NVIDIA H200 (lent to issue 6; 2 CPU cores visible), shared by 8 runs at once; "
+               "data loading on the 2 cores limited each run to about 2-4 iterations/s")
+GPU_STAGE_2 = "NVIDIA H200 (lent to issue 6), alone: about 18.5 iterations/s"
+TRAINING_DATA = ("offline-train crops (scripts/pack_train_crops.py: 111 images, 39 MiB; "
+                 "3 other training photos held out for validation); never offline-mini")
+
+#: shipped file -> (config, [(run folder under --runs, machine)], results report name)
+SHIPPED = {
+    "denoise-color.safetensors": ("configs/shipped/denoise-color.yaml",
+                                  [("gpu1/denoise-color", GPU_STAGE_1),
+                                   ("gpu2-denoise-color", GPU_STAGE_2)], "denoise"),
+    "denoise-gray.safetensors": ("configs/shipped/denoise-gray.yaml",
+                                 [("gpu1/denoise-gray", GPU_STAGE_1)], "denoise-gray"),
+    "demosaic.safetensors": ("configs/shipped/demosaic.yaml",
+                             [("gpu1/demosaic", GPU_STAGE_1)], "demosaic"),
+    "jpeg-y.safetensors": ("configs/shipped/jpeg-y.yaml",
+                           [("gpu1/jpeg-y", GPU_STAGE_1), ("gpu3-jpeg-y", GPU_STAGE_2)], "jpeg"),
+    "jpeg-color.safetensors": ("configs/shipped/jpeg-color.yaml",
+                               [("gpu1/jpeg-color", GPU_STAGE_1)], "jpeg-color"),
+    "sr-x2.safetensors": ("configs/shipped/sr-x2.yaml", [("gpu1/sr-x2", GPU_STAGE_1)], "sr-x2"),
+    "sr-x3.safetensors": ("configs/shipped/sr-x3.yaml", [("gpu1/sr-x3", GPU_STAGE_1)], "sr-x3"),
+    "sr-x4.safetensors": ("configs/shipped/sr-x4.yaml", [("gpu1/sr-x4", GPU_STAGE_1)], "sr-x4"),
+}
+
+
+def measured(results_folder: str, report: str, label: str = "shipped") -> dict:
+    """Scores of the model labelled ``label`` (and the baselines) from eval JSON reports."""
+    path = os.path.join(results_folder, report, "results.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    return {"command": data.get("command", ""), "machine": data.get("machine", ""),
+            "scores": data.get("scores", data)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="runs")
+    parser.add_argument("--results", default="docs/eval/shipped")
+    parser.add_argument("--out", default="panet/weights")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    for name, (config, stages, report) in SHIPPED.items():
+        final = os.path.join(args.runs, stages[-1][0], "model.safetensors")
+        model = load_model(final)
+        stage_cards = []
+        for folder, machine in stages:
+            meta = read_metadata(os.path.join(args.runs, folder, "model.safetensors"))
+            stage_cards.append({"iterations": int(meta["iterations"]),
+                                "wall_seconds": int(meta.get("train_seconds", "0")),
+                                "machine": machine})
+        card = {"config": config, "parameters": count_parameters(model),
+                "training_data": TRAINING_DATA, "stages": stage_cards,
+                "iterations": sum(s["iterations"] for s in stage_cards),
+                "weights": "the last iteration of the last stage (no selection on any set)",
+                "results_offline_mini": measured(args.results, report)}
+        metadata = {"task": model.metadata["task"], "card": json.dumps(card)}
+        save_model(model.half(), os.path.join(args.out, name), metadata)
+        print(f"{name}: {card['parameters']:,} parameters, {card['iterations']} iterations, "
+              f"{os.path.getsize(os.path.join(args.out, name)) / 2**20:.1f} MiB")
+    total = sum(os.path.getsize(p) for p in glob.glob(os.path.join(args.out, "*.safetensors")))
+    print(f"total {total / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
