@@ -16,6 +16,8 @@ import glob
 import json
 import os
 
+import yaml
+
 from panet.checkpoints import load_model, save_model
 from panet.checkpoints.native import read_metadata
 from panet.models import count_parameters
@@ -77,7 +79,11 @@ def main() -> None:
                 "iterations": sum(s["iterations"] for s in stage_cards),
                 "weights": "the last iteration of the last stage (no selection on any set)",
                 "results_offline_mini": measured(args.results, report)}
-        metadata = {"task": model.metadata["task"], "card": json.dumps(card)}
+        # panet restore's default tile: the training crop (patch_size of the last stage)
+        with open(config, encoding="utf-8") as handle:
+            patch = yaml.safe_load(handle)["data"]["patch_size"]
+        metadata = {"task": model.metadata["task"], "card": json.dumps(card),
+                    "restore_tile": str(patch)}
         save_model(model.half(), os.path.join(args.out, name), metadata)
         print(f"{name}: {card['parameters']:,} parameters, {card['iterations']} iterations, "
               f"{os.path.getsize(os.path.join(args.out, name)) / 2**20:.1f} MiB")

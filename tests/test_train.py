@@ -219,3 +219,77 @@ def test_a_training_checkpoint_can_be_restored_with(tmp_path):
     x = torch.rand(1, 3, 10, 10)
     assert not random_weights
     torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def _lines(out):
+    with open(os.path.join(out, "metrics.jsonl")) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_cosine_schedule_follows_the_formula_with_warm_up(tmp_path, images):
+    from panet.train.config import build_config
+    from panet.train.loop import Trainer
+
+    raw = _tiny(images, iterations=10, val_every=100, save_every=100)
+    raw["optim"] = {"lr": 0.001, "schedule": "cosine", "warmup": 4}
+    Trainer(build_config(raw), str(tmp_path), progress=False).run()
+    rates = {r["iteration"]: r["lr"] for r in _lines(tmp_path) if "lr" in r}
+    # the rate logged at iteration k is the one the next step uses (progress k / 10),
+    # ramped by (k + 1) / 4 during the warm-up
+    for k in range(1, 10):
+        cosine = 0.001 * 0.5 * (1 + np.cos(np.pi * k / 10))
+        assert rates[k] == pytest.approx(cosine * min(1.0, (k + 1) / 4), rel=1e-9)
+    assert rates[10] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_time_limit_stops_the_run_and_exports(tmp_path, images):
+    from panet.checkpoints.native import read_metadata
+    from panet.train.config import build_config
+    from panet.train.loop import Trainer
+
+    raw = _tiny(images, iterations=1_000_000, time_limit=1.5, val_every=100_000,
+                save_every=100_000)
+    trainer = Trainer(build_config(raw), str(tmp_path), progress=False)
+    started = time.perf_counter()
+    weights = trainer.run()
+    assert time.perf_counter() - started < 60
+    done = trainer.position.iteration
+    assert 0 < done < 1_000_000 and trainer.position.seconds >= 1.5
+    metadata = read_metadata(weights)
+    assert int(metadata["iterations"]) == done and int(metadata["train_seconds"]) >= 1
+    last = _lines(tmp_path)[-1]   # a run stopped by its time limit is still validated
+    assert last["iteration"] == done and last["val_psnr"] > 0
+    # a resumed run whose time is spent stops at once, where it was
+    again = Trainer(build_config(raw), str(tmp_path), resume=True, progress=False)
+    assert again.position.seconds == pytest.approx(trainer.position.seconds)
+    again.run()
+    assert again.position.iteration == done
+
+
+@pytest.mark.parametrize("section,key,value,message", [
+    ("optim", "schedule", "linear", "optim.schedule must be step or cosine"),
+    ("train", "time_limit", -1, "train.time_limit must be 0"),
+])
+def test_bad_schedule_and_time_limit_are_refused(section, key, value, message):
+    from panet.train.config import build_config
+
+    with pytest.raises(ConfigError, match=message):
+        build_config({section: {key: value}})
+
+
+@pytest.mark.parametrize("path", sorted(
+    os.path.join(os.path.dirname(__file__), "..", "configs", "shipped", name)
+    for name in os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs", "shipped"))))
+def test_shipped_configs_build_and_match_their_weights(path):
+    """Each configs/shipped file builds, and its model is the architecture of the shipped
+    weights made from it (the cards point at these files)."""
+    from panet.models import create_model as build
+    from panet.pretrained import PRETRAINED, load_pretrained
+
+    with open(path) as handle:
+        config = build_config(yaml.safe_load(handle))
+    name = os.path.splitext(os.path.basename(path))[0]
+    entry = next(e for e in PRETRAINED if e.name == name)
+    shipped = load_pretrained(entry)
+    fresh = build(config.model.name, **config.model.options)
+    assert fresh.config == shipped.config
