@@ -1,13 +1,15 @@
 """`panet restore`: time and memory per megapixel, and the 24-megapixel memory check.
 
-    python benchmarks/restore.py speed [--size 128] [--models panet-s,panet]
+    python benchmarks/restore.py speed [--size 128] [--models panet-s,panet] [--precisions fp32]
     python benchmarks/restore.py memory [--megapixels 24] [--max-memory 4] [--real-tiles 2]
 
 ``speed`` restores a centre crop of an offline-mini photo (kodim23; noisy at sigma 30) with
-each model in float32 and bfloat16 (CPU autocast), with budget tiles (one tile covers the
-crop up to 128 px) and with the authors' chop, and times CBM3D on the same crop. Weights do
-not change the time, so registry models (random weights) are used. Each run is a fresh
-process so that peak memory (max RSS) belongs to that run alone.
+each model in float32 and bfloat16 (CPU autocast), with the tiles `panet restore` would
+pick (the memory-budget tile, up to 128 px or the model's own tile: 48 for the shipped
+models, with the default overlap) and with the authors' chop, and times CBM3D on the same
+crop. Models are registry names (random weights: weights do not change the time) or shipped
+names such as ``denoise-color``. Each run is a fresh process so that peak memory (max RSS)
+belongs to that run alone.
 
 ``memory`` runs the real `panet restore` command on a synthetic 6000x4000 photo with the
 default memory budget. At ~900 s per megapixel on this CPU the whole image would take
@@ -30,7 +32,7 @@ _SPEED_CHILD = r"""
 import json, resource, sys, time, numpy as np, torch
 from panet.data.datasets import Denoise, RestorationDataset, find_images
 from panet.data.photos import default_root, set_folder
-from panet.restore import resolve_model, restore_pixels, tile_for_memory
+from panet.restore import default_overlap, resolve_model, restore_pixels, tile_for_memory
 name, precision, protocol, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 paths = [p for p in find_images(set_folder(default_root(), "test")) if "kodim23" in p]
 noisy, _ = (t.numpy().transpose(1, 2, 0) for t in RestorationDataset(
@@ -43,7 +45,8 @@ else:
     dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
     tile = tile_for_memory(model, size, size, 3, 4 * 2**30)
     start = time.perf_counter()
-    restore_pixels(model, noisy, protocol=protocol, tile=tile, dtype=dtype)
+    restore_pixels(model, noisy, protocol=protocol, tile=tile, overlap=default_overlap(tile),
+                   dtype=dtype)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "seconds_per_mp": seconds / (size * size / 1e6),
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -73,7 +76,8 @@ def speed(args: argparse.Namespace) -> None:
     print(f"| model | precision | protocol | s / MP | peak MiB |  ({args.size}x{args.size} crop)")
     print("|---|---|---|---|---|")
     runs = [("cbm3d", "fp64", "-")] + [(m, p, proto) for m in args.models.split(",")
-                                       for p in ("fp32", "bf16") for proto in ("tiles", "paper")]
+                                       for p in args.precisions.split(",")
+                                       for proto in ("tiles", "paper")]
     for name, precision, protocol in runs:
         output = subprocess.run([sys.executable, "-c", _SPEED_CHILD, name, precision,
                                  "paper" if protocol == "paper" else "default", str(args.size)],
@@ -120,6 +124,7 @@ def main() -> None:
     one = parts.add_parser("speed")
     one.add_argument("--size", type=int, default=128)
     one.add_argument("--models", default="panet-s,panet")
+    one.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32, bf16")
     two = parts.add_parser("memory")
     two.add_argument("--megapixels", type=float, default=24)
     two.add_argument("--max-memory", type=float, default=4.0)

@@ -518,8 +518,9 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
         task = TASKS[args.task]   # denoise-gray: the gray shipped model of task denoise
         model, random_weights = _resolve_model(item, task.restore_task or task.name, scale,
                                                task.channels if task.channels == 1 else None)
+        default = getattr(model, "shipped_name", None) or f"{model.architecture} (default)"
         name = label or (os.path.splitext(os.path.basename(item))[0] if item and
-                         os.path.isfile(item) else (item or f"{model.architecture} (default)"))
+                         os.path.isfile(item) else (item or default))
         if random_weights:
             name += " (random weights)"
             print(f"panet: warning: {item or 'the default model'} has no trained weights yet; "

@@ -1,11 +1,11 @@
 """Write the shipped weight files (panet/weights/*.safetensors) with their model cards.
 
-    python scripts/package_weights.py [--runs runs] [--results docs/eval/shipped]
+    python scripts/package_weights.py [--runs runs]
 
 Each shipped model comes from one or more training stages (run folders holding a
 ``model.safetensors`` written by ``panet train``); the card in the file's metadata records
-the architecture, parameter count, every stage's iterations and wall time, the machine, and,
-where ``--results`` holds ``panet eval`` JSON reports, the measured PSNR/SSIM. Tensors are
+the architecture, parameter count, every stage's iterations and wall time, the machine, and
+the PSNR/SSIM measured by ``panet eval`` (the JSON reports under docs/eval, where present). Tensors are
 stored in float16 (half the size; models are rebuilt in float32 on loading).
 """
 
@@ -28,40 +28,55 @@ GPU_STAGE_2 = "NVIDIA H200 (lent to issue 6), alone: about 18.5 iterations/s"
 TRAINING_DATA = ("offline-train crops (scripts/pack_train_crops.py: 111 images, 39 MiB; "
                  "3 other training photos held out for validation); never offline-mini")
 
-#: shipped file -> (config, [(run folder under --runs, machine)], results report name)
+S = "docs/eval/shipped/"   # panet eval reports of the shipped models (scripts/eval_docs.sh)
+B = "docs/eval/"           # the classical baselines' reports on the same inputs
+
+#: shipped file -> (config, [(run folder under --runs, machine)], eval reports)
 SHIPPED = {
     "denoise-color.safetensors": ("configs/shipped/denoise-color.yaml",
                                   [("gpu1/denoise-color", GPU_STAGE_1),
-                                   ("gpu2-denoise-color", GPU_STAGE_2)], "denoise"),
+                                   ("gpu2-denoise-color", GPU_STAGE_2)],
+                                  [S + "denoise", B + "denoise"]),
     "denoise-gray.safetensors": ("configs/shipped/denoise-gray.yaml",
-                                 [("gpu1/denoise-gray", GPU_STAGE_1)], "denoise-gray"),
+                                 [("gpu1/denoise-gray", GPU_STAGE_1)], [S + "denoise-gray"]),
     "demosaic.safetensors": ("configs/shipped/demosaic.yaml",
-                             [("gpu1/demosaic", GPU_STAGE_1)], "demosaic"),
+                             [("gpu1/demosaic", GPU_STAGE_1)], [S + "demosaic"]),
     "jpeg-y.safetensors": ("configs/shipped/jpeg-y.yaml",
-                           [("gpu1/jpeg-y", GPU_STAGE_1), ("gpu3-jpeg-y", GPU_STAGE_2)], "jpeg"),
+                           [("gpu1/jpeg-y", GPU_STAGE_1), ("gpu3-jpeg-y", GPU_STAGE_2)],
+                           [S + "jpeg", B + "jpeg"]),
     "jpeg-color.safetensors": ("configs/shipped/jpeg-color.yaml",
-                               [("gpu1/jpeg-color", GPU_STAGE_1)], "jpeg-color"),
-    "sr-x2.safetensors": ("configs/shipped/sr-x2.yaml", [("gpu1/sr-x2", GPU_STAGE_1)], "sr-x2"),
-    "sr-x3.safetensors": ("configs/shipped/sr-x3.yaml", [("gpu1/sr-x3", GPU_STAGE_1)], "sr-x3"),
-    "sr-x4.safetensors": ("configs/shipped/sr-x4.yaml", [("gpu1/sr-x4", GPU_STAGE_1)], "sr-x4"),
+                               [("gpu1/jpeg-color", GPU_STAGE_1)], [S + "jpeg-color"]),
+    "sr-x2.safetensors": ("configs/shipped/sr-x2.yaml", [("gpu1/sr-x2", GPU_STAGE_1)],
+                          [S + "sr-x2"]),
+    "sr-x3.safetensors": ("configs/shipped/sr-x3.yaml", [("gpu1/sr-x3", GPU_STAGE_1)],
+                          [S + "sr-x3"]),
+    "sr-x4.safetensors": ("configs/shipped/sr-x4.yaml", [("gpu1/sr-x4", GPU_STAGE_1)],
+                          [S + "sr-x4"]),
 }
 
 
-def measured(results_folder: str, report: str, label: str = "shipped") -> dict:
-    """Scores of the model labelled ``label`` (and the baselines) from eval JSON reports."""
-    path = os.path.join(results_folder, report, "results.json")
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    return {"command": data.get("command", ""), "machine": data.get("machine", ""),
-            "scores": data.get("scores", data)}
+def measured(folders: list[str]) -> list[dict]:
+    """Mean PSNR/SSIM and time per megapixel of every method in the eval reports (JSON
+    written by ``panet eval``), each with the command and machine that produced it."""
+    reports = []
+    for folder in folders:
+        path = os.path.join(folder, "results.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        reports.append({
+            "command": data["metadata"]["command"], "machine": data["metadata"]["machine"],
+            "psnr_ssim": {f"{m['method']} {m['dataset']} {m['level']}":
+                          [round(m["psnr"], 2), round(m["ssim"], 4)] for m in data["means"]},
+            "seconds_per_megapixel": {k: round(v, 1) for k, v in
+                                      data["seconds_per_megapixel"].items()}})
+    return reports
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs")
-    parser.add_argument("--results", default="docs/eval/shipped")
     parser.add_argument("--out", default="panet/weights")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -78,7 +93,7 @@ def main() -> None:
                 "training_data": TRAINING_DATA, "stages": stage_cards,
                 "iterations": sum(s["iterations"] for s in stage_cards),
                 "weights": "the last iteration of the last stage (no selection on any set)",
-                "results_offline_mini": measured(args.results, report)}
+                "results_offline_mini": measured(report)}
         # panet restore's default tile: the training crop (patch_size of the last stage)
         with open(config, encoding="utf-8") as handle:
             patch = yaml.safe_load(handle)["data"]["patch_size"]

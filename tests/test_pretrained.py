@@ -60,7 +60,7 @@ def test_eval_and_restore_default_to_shipped_weights(shipped, tmp_path, capsys):
                  "--baselines", "none", "--crop", "8", "--out", str(tmp_path / "o"),
                  "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert "RANDOM" not in captured.err and "pa_edsr (default)" in captured.out
+    assert "RANDOM" not in captured.err and "sr4" in captured.out   # the shipped name
     assert main(["restore", str(folder / "a.png"), "-o", str(tmp_path / "d.png"), "--task",
                  "denoise", "--quiet"]) == 0
     assert "RANDOM" not in capsys.readouterr().err
