@@ -29,6 +29,17 @@ def _cmd_models(args: argparse.Namespace) -> None:
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
     for row in [header] + rows:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    from panet.pretrained import available, load_pretrained
+
+    shipped = available()
+    if shipped:
+        print("\nshipped weights (the default of their task; cards in docs/models.md):")
+        rows = [(e.name, e.task + (f" x{e.scale}" if e.task == "sr" else ""),
+                 f"{count_parameters(load_pretrained(e)):,}", e.description) for e in shipped]
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
+        for row in [header] + rows:
+            print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  "
+                  f"{row[3]}")
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
@@ -381,6 +392,11 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         raise CommandError(f"the model upscales x{scale}, not x{args.scale}")
     if (args.task == "sr") != (scale > 1):
         raise CommandError(f"a x{scale} model does not fit task {args.task}")
+    if args.task == "denoise" and args.model is None and args.sigma is not None \
+            and args.sigma > 75:
+        print(f"panet: warning: the shipped denoisers were trained for sigma 0-75; sigma "
+              f"{args.sigma:g} is outside that range and will be under-smoothed",
+              file=sys.stderr)
     if random_weights:
         print("panet: warning: no trained weights for this model yet; it has RANDOM weights "
               "and will not restore anything (pass --model PATH to trained weights)",
@@ -775,8 +791,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("inputs", nargs="+", metavar="INPUT")
     restore.add_argument("-o", "--output", help="output file (one input) or folder")
     restore.add_argument("--task", required=True, choices=["denoise", "demosaic", "jpeg", "sr"])
-    restore.add_argument("--sigma", type=float, help="noise level of the input (0-255); "
-                         "will pick the bundled weights once they ship")
+    restore.add_argument("--sigma", type=float, help="noise level of the input (0-255). The "
+                         "shipped denoisers are blind (sigma 0-75), so it is optional: "
+                         "without it the level is estimated and reported")
     restore.add_argument("--pattern", default="RGGB", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
     restore.add_argument("--quality", type=int, help="JPEG quality of the input; will pick "
                          "the bundled weights once they ship")

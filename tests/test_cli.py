@@ -1,6 +1,9 @@
 """The `panet` command: models, smoke, env, and one-line errors."""
 
+import os
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from panet.cli import main
@@ -128,3 +131,28 @@ def test_degrade_keeps_16_bit_data_and_alpha(tmp_path):
     assert main(["degrade", str(tmp_path / "deep.png"), str(tmp_path / "m.jpg"),
                  "--mosaic", "RGGB"]) == 2                   # JPEG cannot keep the alpha
     assert not (tmp_path / "m.jpg").exists()
+
+
+def test_demo_restores_the_bundled_picture_with_shipped_weights(tmp_path, capsys):
+    import re
+
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    noisy = float(re.search(r"noisy input \(sigma 25\): ([\d.]+) dB", out).group(1))
+    restored = float(re.search(r"restored: ([\d.]+) dB", out).group(1))
+    assert "denoise-color" in out and restored > noisy + 3.0
+    assert sorted(os.listdir(tmp_path)) == ["demo-denoise-degraded.png",
+                                            "demo-denoise-restored.png"]
+    assert main(["demo", "-o", str(tmp_path)]) == 2          # no silent overwrite
+    assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--task", "sr", "--level", "5"],
+                                  ["--task", "jpeg", "--level", "0"],
+                                  ["--task", "demosaic", "--level", "XYZW"],
+                                  ["--level", "abc"],
+                                  ["--image", "/nonexistent.png"]])
+def test_demo_refuses_bad_levels_and_images_in_one_line(args, capsys):
+    assert main(["demo", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("panet: error:") and len(err.strip().splitlines()) == 1
