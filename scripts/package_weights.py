@@ -74,12 +74,61 @@ def measured(folders: list[str]) -> list[dict]:
     return reports
 
 
+def card_markdown(name: str, card: dict) -> str:
+    """One model's card for docs/models.md: training, then every method's mean scores."""
+    stages = "; ".join(f"{s['iterations']:,} iterations in {s['wall_seconds']} s on {s['machine']}"
+                       for s in card["stages"])
+    lines = [f"#### `{os.path.splitext(name)[0]}`", "",
+             f"- {card['parameters']:,} parameters; configuration `{card['config']}`.",
+             f"- Training: {stages}.", f"- Data: {card['training_data']}.",
+             f"- Weights: {card['weights']}.", ""]
+    rows: dict[str, dict[str, str]] = {}
+    columns: list[str] = []
+    seconds: dict[str, float] = {}
+    for report in card["results_offline_mini"]:
+        for key, (psnr_db, ssim) in report["psnr_ssim"].items():
+            method, dataset, level = key.rsplit(" ", 2)
+            column = f"{dataset} {level}"
+            if column not in columns:
+                columns.append(column)
+            rows.setdefault(method, {})[column] = f"{psnr_db:.2f} / {ssim:.4f}"
+        seconds.update(report["seconds_per_megapixel"])
+    if rows:
+        lines.append("| method | " + " | ".join(columns) + " | s / MP |")
+        lines.append("|---" * (len(columns) + 2) + "|")
+        for method, cells in rows.items():
+            time = seconds.get(method)
+            lines.append(f"| {method} | " + " | ".join(cells.get(c, "") for c in columns) +
+                         " | " + ("—" if time is None or time < 0.5 else f"{time:.0f}") + " |")
+        lines.append("")
+        for report in card["results_offline_mini"]:
+            lines.append(f"`{report['command']}` ({report['machine']})  ")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def replace_block(path: str, text: str) -> None:
+    """Put ``text`` between the card markers of ``path`` (docs/models.md)."""
+    start, end = "<!-- shipped cards: start -->", "<!-- shipped cards: end -->"
+    with open(path, encoding="utf-8") as handle:
+        document = handle.read()
+    if start not in document or end not in document:
+        raise SystemExit(f"{path} has no {start} ... {end} block")
+    head, rest = document.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"{head}{start}\n{text}\n{end}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--out", default="panet/weights")
+    parser.add_argument("--cards", default="docs/models.md",
+                        help="markdown file whose card block is rewritten")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    cards = []
     for name, (config, stages, report) in SHIPPED.items():
         final = os.path.join(args.runs, stages[-1][0], "model.safetensors")
         model = load_model(final)
@@ -100,10 +149,12 @@ def main() -> None:
         metadata = {"task": model.metadata["task"], "card": json.dumps(card),
                     "restore_tile": str(patch)}
         save_model(model.half(), os.path.join(args.out, name), metadata)
+        cards.append(card_markdown(name, card))
         print(f"{name}: {card['parameters']:,} parameters, {card['iterations']} iterations, "
               f"{os.path.getsize(os.path.join(args.out, name)) / 2**20:.1f} MiB")
     total = sum(os.path.getsize(p) for p in glob.glob(os.path.join(args.out, "*.safetensors")))
     print(f"total {total / 2**20:.1f} MiB")
+    replace_block(args.cards, "\n".join(cards))
 
 
 if __name__ == "__main__":
