@@ -74,7 +74,7 @@ def test_cbm3d_and_deblocker_call_bm3d_with_sigma_on_unit_scale(monkeypatch):
         bm3d_rgb=lambda z, sigma: calls.append(("rgb", z.shape, sigma)) or z,
         bm3d=lambda z, sigma: calls.append(("gray", z.shape, sigma)) or z)
     monkeypatch.setitem(sys.modules, "bm3d", fake)
-    CBM3D()(np.zeros((8, 9, 3), np.float32), "denoise", 30.0)
+    CBM3D()(np.random.default_rng(0).random((8, 9, 3)).astype(np.float32), "denoise", 30.0)
     CBM3D()(np.zeros((8, 9, 1), np.float32), "denoise", 25.5)
     deblocker = BM3DDeblocker(sigmas={10: 20.0, 20: 15.0, 40: 5.0})
     assert deblocker.sigma_for(15) == pytest.approx(17.5)   # linear between 10 and 20
@@ -83,6 +83,18 @@ def test_cbm3d_and_deblocker_call_bm3d_with_sigma_on_unit_scale(monkeypatch):
     assert calls == [("rgb", (8, 9, 3), pytest.approx(30 / 255)),
                      ("gray", (8, 9), pytest.approx(0.1)),
                      ("gray", (8, 9), pytest.approx(15 / 255))]
+
+
+def test_cbm3d_runs_gray_bm3d_on_a_gray_image_stored_as_rgb(monkeypatch):
+    calls = []
+    fake = types.SimpleNamespace(
+        bm3d_rgb=lambda z, sigma: calls.append("rgb") or z,
+        bm3d=lambda z, sigma: calls.append(("gray", z.shape)) or z * 0.5)
+    monkeypatch.setitem(sys.modules, "bm3d", fake)
+    gray = np.repeat(np.random.default_rng(1).random((8, 9, 1)), 3, axis=2).astype(np.float32)
+    out = CBM3D()(gray, "denoise", 30.0)
+    assert calls == [("gray", (8, 9))] and out.shape == (8, 9, 3)
+    np.testing.assert_allclose(out, gray * 0.5, rtol=1e-6)
 
 
 def test_real_cbm3d_removes_noise():

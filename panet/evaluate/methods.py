@@ -93,6 +93,10 @@ class CBM3D(Method):
     def __call__(self, degraded, task, level):
         bm3d = _optional("bm3d", "baselines")
         sigma = float(level) / 255.0
+        if degraded.shape[2] == 3 and (degraded == degraded[..., :1]).all():
+            # A gray photo in RGB (a colour JPEG of a gray image is one): CBM3D's opponent
+            # colour transform divides by the range of its chroma channels, which is 0 here.
+            return np.repeat(self(degraded[..., :1], task, level), 3, axis=2)
         if degraded.shape[2] == 3:
             out = bm3d.bm3d_rgb(degraded.astype(np.float64), sigma)
         else:
