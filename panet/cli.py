@@ -795,8 +795,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "shipped denoisers are blind (sigma 0-75), so it is optional: "
                          "without it the level is estimated and reported")
     restore.add_argument("--pattern", default="RGGB", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
-    restore.add_argument("--quality", type=int, help="JPEG quality of the input; will pick "
-                         "the bundled weights once they ship")
+    restore.add_argument("--quality", type=int, help="JPEG quality of the input (optional: "
+                         "the shipped models are blind over 10-40; read from JPEG files)")
     restore.add_argument("--scale", type=int, help="SR factor")
     restore.add_argument("--model", help="registered model name or weights file")
     restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")

@@ -99,12 +99,20 @@ def card_markdown(name: str, card: dict) -> str:
         for method, cells in rows.items():
             time = seconds.get(method)
             lines.append(f"| {method} | " + " | ".join(cells.get(c, "") for c in columns) +
-                         " | " + ("—" if time is None or time < 0.5 else f"{time:.0f}") + " |")
+                         " | " + _seconds(time) + " |")
         lines.append("")
         for report in card["results_offline_mini"]:
             lines.append(f"`{report['command']}` ({report['machine']})  ")
         lines.append("")
     return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 0.01:
+        return "< 0.01"
+    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
 
 
 def replace_block(path: str, text: str) -> None:
