@@ -373,8 +373,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from panet.io import FORMATS, load_image, save_image
-    from panet.restore import (default_overlap, forward_calls, model_scale, restore_pixels,
-                               tile_for_memory)
+    from panet.restore import (default_overlap, forward_calls, input_channels, model_scale,
+                               restore_pixels, tile_for_memory)
 
     if args.sigma is not None and args.sigma < 0:
         raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
@@ -403,7 +403,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
               file=sys.stderr)
     device = torch.device(args.device)
     model = model.to(device)
-    shipped = {}   # channels -> shipped model: gray images get the gray one where it exists
+    # image channels -> shipped model (gray images get the gray one where it exists); the
+    # model resolved above serves images of its own channel count
+    shipped = {} if args.model is not None else {input_channels(model): model}
 
     def model_for(channels: int):
         if args.model is not None:
