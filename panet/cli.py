@@ -386,6 +386,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         raise CommandError(f"--tile ({args.tile}) must be larger than --overlap ({args.overlap})")
     if args.overlap is not None and args.overlap < 0:
         raise CommandError(f"--overlap must be non-negative, got {args.overlap}")
+    if args.task == "sr" and args.model is None and args.scale not in (None, 2, 3, 4):
+        raise CommandError(f"--scale {args.scale}: the shipped SR models are x2, x3 and x4; "
+                           "pass --model for another factor")
     model, random_weights = _resolve_model(args.model, args.task, args.scale)
     scale = model_scale(model)
     if args.task == "sr" and args.scale and args.scale != scale:

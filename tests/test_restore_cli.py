@@ -101,6 +101,8 @@ def test_channel_mismatches_and_sr(tmp_path, weights, capsys):
     assert main(["restore", colour, "--task", "denoise", "--model", weights["x2"]]) == 2
     assert main(["restore", colour, "--task", "denoise", "--model", "panett"]) == 2
     assert "known models: panet" in capsys.readouterr().err
+    assert main(["restore", colour, "--task", "sr", "--scale", "5"]) == 2
+    assert "shipped SR models are x2, x3 and x4" in capsys.readouterr().err
 
 
 def test_tiling_equals_whole_image_when_the_tile_covers_it(tmp_path, weights):
