@@ -234,12 +234,12 @@ def test_cosine_schedule_follows_the_formula_with_warm_up(tmp_path, images):
     raw["optim"] = {"lr": 0.001, "schedule": "cosine", "warmup": 4}
     Trainer(build_config(raw), str(tmp_path), progress=False).run()
     rates = {r["iteration"]: r["lr"] for r in _lines(tmp_path) if "lr" in r}
-    # the rate logged at iteration k is the one the next step uses (progress k / 10),
-    # ramped by (k + 1) / 4 during the warm-up
-    for k in range(1, 10):
-        cosine = 0.001 * 0.5 * (1 + np.cos(np.pi * k / 10))
-        assert rates[k] == pytest.approx(cosine * min(1.0, (k + 1) / 4), rel=1e-9)
-    assert rates[10] == pytest.approx(0.0, abs=1e-12)
+    # the rate logged at iteration k is the one step k used: progress (k - 1) / 10, ramped
+    # by k / 4 during the warm-up
+    for k in range(1, 11):
+        cosine = 0.001 * 0.5 * (1 + np.cos(np.pi * (k - 1) / 10))
+        assert rates[k] == pytest.approx(cosine * min(1.0, k / 4), rel=1e-9)
+    assert rates[1] == pytest.approx(0.00025) and rates[10] < 0.00003
 
 
 def test_time_limit_stops_the_run_and_exports(tmp_path, images):

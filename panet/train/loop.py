@@ -157,7 +157,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
                                           betas=tuple(config.optim.betas), eps=config.optim.eps)
         # The cosine schedule sets the rate itself each step (it may follow the time limit);
-        # a constant LambdaLR keeps the checkpoint layout of both schedules the same.
+        # an idle constant LambdaLR keeps the checkpoint layout of both schedules the same.
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=config.optim.decay_every, gamma=config.optim.gamma) \
             if config.optim.schedule == "step" else \
@@ -340,11 +340,14 @@ class Trainer:
             group["lr"] = rate
 
     def _time_up_everywhere(self) -> bool:
-        """Under torchrun every rank must stop at the same step: rank 0's clock decides."""
-        finished = torch.tensor([float(self._finished())], device=self.device)
-        if self.distributed:
-            dist.broadcast(finished, 0)
-        return bool(finished.item())
+        """Under torchrun every rank must stop at the same step and use the same learning
+        rate: rank 0's clock is given to all."""
+        if self.distributed and self.config.train.time_limit > 0:
+            seconds = torch.tensor([self.position.seconds], dtype=torch.float64,
+                                   device=self.device)
+            dist.broadcast(seconds, 0)
+            self.position.seconds = float(seconds.item())
+        return self._finished()
 
     def _validate_and_keep_best(self) -> None:
         p = self.position
@@ -371,20 +374,20 @@ class Trainer:
         clock = time.perf_counter()
         validated_at = -1
         batches = self._batches()
-        if config.optim.schedule == "cosine":
-            self._set_cosine_rate()
+        cosine = config.optim.schedule == "cosine"
         while not self._time_up_everywhere():
+            if cosine:   # after the clocks are shared, so that every rank uses the same rate
+                self._set_cosine_rate()
             degraded, target = next(batches)
             loss = train_step(self.net, self.optimizer, degraded.to(self.device),
                               target.to(self.device), self.dtype, self.scaler)
-            self.scheduler.step()
+            if not cosine:
+                self.scheduler.step()
             p.iteration += 1
             p.batch += 1
             now = time.perf_counter()
             p.seconds += now - clock
             clock = now
-            if config.optim.schedule == "cosine":   # the rate of the next step
-                self._set_cosine_rate()
             done_since += 1
             bar.update(1)
             if p.iteration % config.train.log_every == 0:
