@@ -23,23 +23,22 @@ def _peak_memory_mib() -> float:
 def _cmd_models(args: argparse.Namespace) -> None:
     from panet.models import count_parameters, create_model, list_models, model_entry
 
-    rows = [(name, model_entry(name).task, f"{count_parameters(create_model(name)):,}",
-             model_entry(name).description) for name in list_models()]
-    header = ("name", "task", "parameters", "description")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
-    for row in [header] + rows:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
     from panet.pretrained import available, load_pretrained
 
-    shipped = available()
-    if shipped:
-        print("\nshipped weights (the default of their task; cards in docs/models.md):")
-        rows = [(e.name, e.task + (f" x{e.scale}" if e.task == "sr" else ""),
-                 f"{count_parameters(load_pretrained(e)):,}", e.description) for e in shipped]
+    def table(rows: list[tuple[str, str, str, str]]) -> None:
+        header = ("name", "task", "parameters", "description")
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
         for row in [header] + rows:
             print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  "
                   f"{row[3]}")
+
+    table([(name, model_entry(name).task, f"{count_parameters(create_model(name)):,}",
+            model_entry(name).description) for name in list_models()])
+    shipped = available()
+    if shipped:
+        print("\nshipped weights (the default of their task; cards in docs/models.md):")
+        table([(e.name, e.task + (f" x{e.scale}" if e.task == "sr" else ""),
+                f"{count_parameters(load_pretrained(e)):,}", e.description) for e in shipped])
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
@@ -101,20 +100,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
                    for kind in ("degraded", "restored")]
         for target in targets:
             _check_output(args.image, target, args.overwrite)
-    level = args.level
-    if level is not None and args.task != "demosaic":
-        try:
-            level = float(level)
-        except ValueError:
-            raise CommandError(f"--level {level!r} is not a number") from None
-        if level < 0 or (args.task == "jpeg" and not 1 <= level <= 100) or \
-                (args.task == "sr" and level not in (2, 3, 4)):
-            raise CommandError(f"--level {args.level} does not suit task {args.task}")
-    if args.task == "demosaic" and level is not None and level.upper() not in \
-            ("RGGB", "BGGR", "GRBG", "GBRG"):
-        raise CommandError(f"--level for demosaic is a Bayer pattern, got {level!r}")
-    try:
-        result = run_demo(args.task, level, args.image, args.seed)
+    try:   # bad levels, images and tasks without shipped weights raise ValueError
+        result = run_demo(args.task, args.level, args.image, args.seed)
     except (ValueError, OSError) as error:
         raise CommandError(str(error).splitlines()[0]) from None
     height, width = result.restored.shape[:2]
@@ -548,7 +535,8 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
                   "its row shows what RANDOM weights do", file=sys.stderr)
         methods.append(Network(name=name, model=model, task=args.task, level=level,
                                protocol=args.protocol, tile=args.tile, overlap=args.overlap,
-                               ensemble=args.ensemble, dtype=dtype))
+                               ensemble=args.ensemble, dtype=dtype,
+                               restore_task=task.restore_task))
     return methods
 
 

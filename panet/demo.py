@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from panet.data.datasets import Demosaic, Denoise, JPEGArtifacts, SuperResolution
 from panet.degradations import imresize
 from panet.io import read_image, sample_image_path
 from panet.metrics import psnr, ssim
@@ -40,16 +39,21 @@ class DemoResult:
     seconds: float
 
 
-def _degradation(task: str, level):
-    if task == "denoise":
-        return Denoise(float(level), clip=True), f"noisy input (sigma {float(level):g})"
-    if task == "demosaic":
-        return Demosaic(str(level).upper()), f"{str(level).upper()} mosaic (zeros where unsampled)"
-    if task == "jpeg":
-        return JPEGArtifacts(int(level), gray_y=False), f"JPEG at quality {int(level)}"
-    if task == "sr":
-        return SuperResolution(int(level)), f"bicubic x{int(level)} upscaling"
-    raise ValueError(f"unknown task {task!r}; use denoise, demosaic, jpeg or sr")
+def _degradation(task: str, level: str):
+    """The eval task's degradation (same code as training and ``panet eval``) and a label;
+    ``level`` is checked by that task's parser (``ValueError`` for a bad one)."""
+    from panet.evaluate.runner import TASKS
+
+    spec = TASKS["jpeg-color" if task == "jpeg" else task]   # restore's jpeg: colour images
+    try:
+        value = spec.parse(str(level))
+    except ValueError as error:
+        raise ValueError(f"level {level!r} does not suit task {task}: {error}") from None
+    label = {"denoise": f"noisy input (sigma {spec.label(value)[1:]})",
+             "demosaic": f"{value} mosaic (zeros where unsampled)",
+             "jpeg": f"JPEG at quality {value}",
+             "sr": f"bicubic x{value} upscaling"}[task]
+    return value, spec.degradation(value), label
 
 
 def run_demo(task: str = "denoise", level=None, image: str | None = None,
@@ -59,23 +63,27 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
 
     Raises ``ValueError`` when no shipped weights exist for the task (or the image is
     unusable)."""
+    from panet.pretrained import default_for
     from panet.restore import default_overlap, resolve_model, restore_pixels, tile_for_memory
 
-    level = DEFAULT_LEVELS[task] if level is None else level
+    if task not in DEFAULT_LEVELS:
+        raise ValueError(f"unknown task {task!r}; use denoise, demosaic, jpeg or sr")
+    level, degradation, label = _degradation(task, DEFAULT_LEVELS[task] if level is None
+                                             else level)
     path = image or sample_image_path()
     clean = read_image(path)
-    degradation, label = _degradation(task, level)
     if task == "sr":
         height, width = clean.shape[:2]
         clean = clean[:height - height % int(level), :width - width % int(level)]
     if task == "demosaic" and clean.shape[2] != 3:
         raise ValueError(f"{path}: demosaicing needs a colour image")
     degraded, clean = degradation(clean, np.random.default_rng(seed))
-    model, random_weights = resolve_model(None, task, int(level) if task == "sr" else None,
-                                          clean.shape[2])
-    name = getattr(model, "shipped_name", None)
-    if random_weights or not name:
-        raise ValueError(f"no shipped weights for task {task}; the demo needs them")
+    scale = int(level) if task == "sr" else None
+    if default_for(task, scale) is None:   # no registry fallback: random weights prove nothing
+        raise ValueError(f"no shipped weights for task {task} at level {level}; the demo "
+                         "needs them")
+    model, _ = resolve_model(None, task, scale, clean.shape[2])
+    name = model.shipped_name
     height, width, channels = degraded.shape
     tile = tile_for_memory(model, height, width, channels, 4 * 2**30)
     start = time.perf_counter()

@@ -147,7 +147,7 @@ def test_demo_restores_the_bundled_picture_with_shipped_weights(tmp_path, capsys
     assert "exists" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args", [["--task", "sr", "--level", "5"],
+@pytest.mark.parametrize("args", [["--task", "sr", "--level", "5"], ["--task", "sr", "--level", "1"],
                                   ["--task", "jpeg", "--level", "0"],
                                   ["--task", "demosaic", "--level", "XYZW"],
                                   ["--level", "abc"],

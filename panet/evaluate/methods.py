@@ -185,6 +185,7 @@ class Network(Method):
     overlap: int = 16
     ensemble: bool = False
     dtype: torch.dtype | None = None
+    restore_task: str = ""   # what restore_pixels runs, if not ``task`` (denoise-gray: denoise)
 
     def accepts(self, task, level):
         if task != self.task:
@@ -194,10 +195,8 @@ class Network(Method):
         return self.level is None or same_level(self.level, level)
 
     def __call__(self, degraded, task, level):
-        from panet.evaluate.runner import TASKS
-
-        task = TASKS[task].restore_task or task if task in TASKS else task
-        out, _ = restore_pixels(self.model, degraded, task=task, pattern=str(level),
+        out, _ = restore_pixels(self.model, degraded, task=self.restore_task or task,
+                                pattern=str(level),
                                 tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
                                 protocol=self.protocol, dtype=self.dtype)
         return out
