@@ -26,7 +26,7 @@ from panet.io import FORMATS, read_image
 from panet.metrics import quantize, rgb_to_y
 
 __all__ = ["Denoise", "Demosaic", "JPEGArtifacts", "SuperResolution", "RestorationDataset",
-           "find_images", "to_gray", "dihedral"]
+           "find_images", "to_gray", "dihedral", "training_levels"]
 
 Level = float | tuple[float, float] | Sequence[float]
 
@@ -121,6 +121,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return (image @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
 
 
+def training_levels(path: str, channels: int) -> np.ndarray:
+    """An image as the training sets see it: ``H x W x channels`` uint8 (gray photos in a
+    colour set get three equal channels; colour photos in a gray set, full-range luma)."""
+    image = read_image(path)
+    image = to_gray(image) if channels == 1 else np.repeat(image, 3 // image.shape[2], 2)
+    return np.round(image * 255).astype(np.uint8)
+
+
 def dihedral(image: np.ndarray, index: int) -> np.ndarray:
     """One of the 8 flips/rotations (index 0 is the identity)."""
     if index & 4:
@@ -181,14 +189,12 @@ class RestorationDataset(Dataset):
         self.epoch = int(epoch)
 
     def _image(self, index: int) -> np.ndarray:
-        if self._cache is not None and index in self._cache:
-            return self._cache[index].astype(np.float32) / 255.0
-        image = read_image(self.paths[index])
-        # Gray photos in a colour set are colour images whose channels are equal.
-        image = to_gray(image) if self.channels == 1 else np.repeat(image, 3 // image.shape[2], 2)
-        if self._cache is not None:  # uint8 in memory: 4x smaller than float32
-            self._cache[index] = np.round(image * 255).astype(np.uint8)
-        return image
+        levels = self._cache.get(index) if self._cache is not None else None
+        if levels is None:
+            levels = training_levels(self.paths[index], self.channels)
+            if self._cache is not None:  # uint8 in memory: 4x smaller than float32
+                self._cache[index] = levels
+        return levels.astype(np.float32) / 255.0
 
     def __getitem__(self, item: int):
         index = item % len(self.paths)

@@ -6,17 +6,40 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from panet.attention.pyramid import DEFAULT_SCALES, PyramidAttention
 from panet.models.blocks import MeanShift, ResBlock, Upsampler, conv3x3
 
-__all__ = ["PANet", "PAEDSR", "DIV2K_MEAN", "resolve_positions"]
+__all__ = ["PANet", "PAEDSR", "DIV2K_MEAN", "RESIDUALS", "resolve_positions",
+           "bilinear_demosaic"]
 
 #: RGB mean of DIV2K used by EDSR's mean shift (inputs in [0, 1]).
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
 _NAMED_POSITIONS = ("pre", "mid", "post")
+
+#: What PANet's output is added to: nothing (the paper: the network outputs the image),
+#: its input, or a bilinear demosaic of its (zero-filled mosaic) input.
+RESIDUALS = ("none", "input", "bilinear")
+
+
+def bilinear_demosaic(mosaic: torch.Tensor) -> torch.Tensor:
+    """Bilinear demosaic of a zero-filled 3-channel Bayer mosaic ``B x 3 x H x W``.
+
+    The kernels interpolate whatever the pattern's phase: at a sampled pixel only the
+    centre tap meets a sample; elsewhere the taps that meet samples sum to one.
+
+    >>> m = torch.zeros(1, 3, 4, 4); m[0, 0, 0::2, 0::2] = 1; m[0, 1, 0::2, 1::2] = 1
+    >>> m[0, 1, 1::2, 0::2] = 1; m[0, 2, 1::2, 1::2] = 1      # a flat white RGGB mosaic
+    >>> bilinear_demosaic(m)[0, :, 1:3, 1:3].unique().tolist()
+    [1.0]
+    """
+    rb = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 4
+    g = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 4
+    kernels = torch.stack([rb, g, rb])[:, None].to(mosaic.device, mosaic.dtype)
+    return F.conv2d(mosaic, kernels, padding=1, groups=3)
 
 
 def resolve_positions(positions: Sequence[str | int], n_resblocks: int) -> list[int]:
@@ -92,6 +115,10 @@ class PANet(_ConfiguredModel):
         shared_prelu: one PReLU for all ResBlocks, as in the authors' code and checkpoints.
         reduction, scales, patch_size, softmax_scale, attention_res_scale, resample,
             output_divisor, key_eps: passed to :class:`PyramidAttention`.
+        residual: ``"none"`` (the paper: the network outputs the image), ``"input"`` (it
+            outputs a correction added to its input) or ``"bilinear"`` (3-channel mosaic in;
+            the network sees a bilinear demosaic and corrects it). Learning a correction
+            reaches a given quality in far fewer iterations (docs/training.md).
 
     Example:
         >>> model = PANet(in_channels=1, n_resblocks=2)
@@ -107,17 +134,25 @@ class PANet(_ConfiguredModel):
                  scales: Sequence[float] = DEFAULT_SCALES, patch_size: int = 3,
                  softmax_scale: float = 10.0, attention_res_scale: float = 1.0,
                  resample: str = "legacy", output_divisor: float = 4.0,
-                 key_eps: float = 1e-4) -> None:
+                 key_eps: float = 1e-4, residual: str = "none") -> None:
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         if min(in_channels, out_channels, n_feats) < 1 or n_resblocks < 0:
             raise ValueError("channel counts must be positive and n_resblocks non-negative")
+        if residual not in RESIDUALS:
+            raise ValueError(f"unknown residual {residual!r}; use one of {', '.join(RESIDUALS)}")
+        if residual != "none" and in_channels != out_channels:
+            raise ValueError(f"residual {residual!r} needs as many output channels as inputs")
+        if residual == "bilinear" and in_channels != 3:
+            raise ValueError("residual 'bilinear' demosaics a 3-channel mosaic")
         self._remember(in_channels=in_channels, out_channels=out_channels, n_feats=n_feats,
                        n_resblocks=n_resblocks, attention_positions=list(attention_positions),
                        shared_prelu=shared_prelu, reduction=reduction,
                        scales=[float(s) for s in scales], patch_size=patch_size,
                        softmax_scale=softmax_scale, attention_res_scale=attention_res_scale,
-                       resample=resample, output_divisor=output_divisor, key_eps=key_eps)
+                       resample=resample, output_divisor=output_divisor, key_eps=key_eps,
+                       residual=residual)
+        self.residual = residual
         shared = nn.PReLU(num_parameters=1, init=0.25)
         positions = resolve_positions(attention_positions, n_resblocks)
         self.head = nn.Sequential(conv3x3(in_channels, n_feats))
@@ -130,8 +165,11 @@ class PANet(_ConfiguredModel):
         self.tail = nn.Sequential(conv3x3(n_feats, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.residual == "bilinear":
+            x = bilinear_demosaic(x)
         features = self.head(x)
-        return self.tail(self.body(features) + features)
+        restored = self.tail(self.body(features) + features)
+        return restored if self.residual == "none" else x + restored
 
 
 class PAEDSR(_ConfiguredModel):

@@ -53,6 +53,7 @@ class DataSection:
     val_images: int = 0              # 0: all validation images
     repeat: int = 1000               # training samples per image per epoch
     workers: int = -1                # data-loader processes; -1 picks from the CPU count
+    pipeline: str = "loader"         # loader: CPU workers; device: batches made on the device
 
 
 @dataclass
@@ -154,6 +155,8 @@ def _check_values(config: TrainConfig) -> None:
     if config.train.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ConfigError(f"train.precision must be auto, fp32, bf16 or fp16, got "
                           f"{config.train.precision!r}")
+    if config.data.pipeline not in ("loader", "device"):
+        raise ConfigError(f"data.pipeline must be loader or device, got {config.data.pipeline!r}")
     if config.optim.schedule not in ("step", "cosine"):
         raise ConfigError(f"optim.schedule must be step or cosine, got {config.optim.schedule!r}")
     if config.train.time_limit < 0:

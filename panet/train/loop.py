@@ -25,6 +25,7 @@ from torch import nn
 from panet.checkpoints import save_model
 from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, RestorationDataset,
                                  SuperResolution)
+from panet.data.device_batches import DeviceBatches
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
 from panet.files import atomic_output
 from panet.hardware import has_fast_low_precision
@@ -33,7 +34,7 @@ from panet.models import create_model
 from panet.train.config import ConfigError, TrainConfig, config_to_dict
 
 __all__ = ["Trainer", "train_step", "resolve_device", "autocast_dtype", "make_task",
-           "shard_indices"]
+           "shard_indices", "validation_psnr"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -82,6 +83,34 @@ def _images(spec: str) -> str:
     return os.path.expanduser(spec)
 
 
+def validation_psnr(model: nn.Module, config: TrainConfig, device: torch.device | str = "cpu",
+                    each=None) -> float:
+    """Mean PSNR of ``model`` on the configuration's validation crops: the fixed centre crops
+    of ``data.val`` with a fixed degradation, scored with the paper's protocol (SR: Y,
+    shave = scale). ``each(index, degraded, restored, target)`` sees every crop."""
+    dataset = RestorationDataset(_images(config.data.val), make_task(config),
+                                 patch_size=config.data.val_patch_size,
+                                 channels=config.task.channels, train=False,
+                                 seed=config.train.seed)
+    count = len(dataset) if config.data.val_images <= 0 else min(len(dataset),
+                                                                  config.data.val_images)
+    sr = config.task.type == "sr"
+    scores = []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for index in range(count):
+            degraded, target = dataset[index]
+            restored = model(degraded[None].to(device))[0].float().clamp(0, 1).cpu()
+            scores.append(psnr(restored.numpy().transpose(1, 2, 0),
+                               target.numpy().transpose(1, 2, 0), y=sr,
+                               shave=config.task.scale if sr else 0))
+            if each is not None:
+                each(index, degraded, restored, target)
+    model.train(was_training)
+    return float(np.mean(scores))
+
+
 def shard_indices(length: int, epoch: int, seed: int, rank: int, world: int) -> list[int]:
     """This rank's share of one epoch's shuffled indices (equal shares; the rest dropped)."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -92,8 +121,9 @@ def shard_indices(length: int, epoch: int, seed: int, rank: int, world: int) -> 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, degraded: torch.Tensor,
                target: torch.Tensor, dtype: torch.dtype | None,
-               scaler: torch.amp.GradScaler | None = None) -> float:
-    """One L1 step; returns the loss of this process's batch."""
+               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    """One L1 step; returns the loss of this process's batch (a 0-d tensor: reading it
+    waits for the device, so callers read it only when they log)."""
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(degraded.device.type, dtype=dtype or torch.float32,
                         enabled=dtype is not None):
@@ -106,7 +136,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, degraded: tor
     else:
         loss.backward()
         optimizer.step()
-    return float(loss.detach())
+    return loss.detach()
 
 
 @dataclass
@@ -143,6 +173,8 @@ class Trainer:
         if config.train.threads > 0:
             torch.set_num_threads(config.train.threads)
         self.dtype = autocast_dtype(config.train.precision, self.device)
+        if self.device.type == "cuda":   # fixed crop sizes: let cuDNN pick its fastest kernels
+            torch.backends.cudnn.benchmark = True
         self.task = make_task(config)
         torch.manual_seed(config.train.seed)
         self.model = create_model(config.model.name, **config.model.options)
@@ -166,6 +198,12 @@ class Trainer:
         self.train_set = RestorationDataset(
             _images(config.data.train), self.task, patch_size=config.data.patch_size,
             channels=config.task.channels, repeat=config.data.repeat, seed=config.train.seed)
+        self.device_batches = None
+        if config.data.pipeline == "device":   # each rank draws its own stream
+            self.device_batches = DeviceBatches(
+                self.train_set.paths, self.task, patch_size=config.data.patch_size,
+                channels=config.task.channels, batch_size=self.batch, device=self.device,
+                seed=config.train.seed * 1009 + self.rank)
         if len(self.train_set) < config.train.batch_size:
             raise ConfigError(f"{len(self.train_set)} training samples per epoch cannot fill a "
                               f"batch of {config.train.batch_size}; raise data.repeat")
@@ -219,7 +257,9 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "iteration": p.iteration,
                 "epoch": p.epoch, "batch": p.batch, "best_psnr": p.best_psnr,
                 "seconds": p.seconds,
-                "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config)}
+                "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config),
+                "device_batches": self.device_batches.state_dict()
+                if self.device_batches is not None else {}}
 
     def _save(self, path: str) -> None:
         with atomic_output(path, suffix=".pt") as partial:
@@ -242,6 +282,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        if self.device_batches is not None and state.get("device_batches"):
+            self.device_batches.load_state_dict(state["device_batches"])
         self.position = _Position(state["iteration"], state["epoch"], state["batch"],
                                   state["best_psnr"], float(state.get("seconds", 0.0)))
         if self.rank == 0:   # forget log lines written after that checkpoint
@@ -271,38 +313,24 @@ class Trainer:
     # ---- validation -----------------------------------------------------------------------
 
     def validate(self) -> float:
-        """Mean PSNR on the fixed validation crops (SR: Y channel, shave = scale)."""
-        config = self.config
-        dataset = RestorationDataset(_images(config.data.val), self.task,
-                                     patch_size=config.data.val_patch_size,
-                                     channels=config.task.channels, train=False,
-                                     seed=config.train.seed)
-        count = len(dataset) if config.data.val_images <= 0 else min(len(dataset),
-                                                                      config.data.val_images)
-        sr = config.task.type == "sr"
-        scores = []
-        self.model.eval()
-        with torch.inference_mode():
-            for index in range(count):
-                degraded, target = dataset[index]
-                restored = self.model(degraded[None].to(self.device))[0].float().clamp(0, 1)
-                restored = restored.cpu()
-                scores.append(psnr(restored.numpy().transpose(1, 2, 0),
-                                   target.numpy().transpose(1, 2, 0), y=sr,
-                                   shave=config.task.scale if sr else 0))
-                if index < 3 and self.writer is not None:   # a few crops to look at
-                    shown = F.interpolate(degraded[None], size=target.shape[-2:])[0] if sr \
-                        else degraded
-                    self.writer.add_image(f"validation/{index}: input | restored | target",
-                                          torch.cat([shown, restored, target], dim=2),
-                                          self.position.iteration)
-        self.model.train()
-        return float(np.mean(scores))
+        """Mean PSNR on the fixed validation crops (SR: Y channel, shave = scale); the first
+        three crops go to TensorBoard."""
+        def show(index, degraded, restored, target):
+            if index < 3 and self.writer is not None:
+                shown = F.interpolate(degraded[None], size=target.shape[-2:])[0] \
+                    if self.config.task.type == "sr" else degraded
+                self.writer.add_image(f"validation/{index}: input | restored | target",
+                                      torch.cat([shown, restored, target], dim=2),
+                                      self.position.iteration)
+
+        return validation_psnr(self.model, self.config, self.device, show)
 
     # ---- the loop -------------------------------------------------------------------------
 
     def _batches(self):
         """Batches from the saved data position onwards, epoch after epoch."""
+        if self.device_batches is not None:
+            yield from self.device_batches
         while True:
             p = self.position
             self.train_set.set_epoch(p.epoch)
@@ -375,6 +403,8 @@ class Trainer:
         validated_at = -1
         batches = self._batches()
         cosine = config.optim.schedule == "cosine"
+        if p.iteration == 0 and config.model.init_from:   # where a warm start's curve begins
+            self._validate_and_keep_best()
         while not self._time_up_everywhere():
             if cosine:   # after the clocks are shared, so that every rank uses the same rate
                 self._set_cosine_rate()
@@ -391,6 +421,7 @@ class Trainer:
             done_since += 1
             bar.update(1)
             if p.iteration % config.train.log_every == 0:
+                loss = float(loss)
                 elapsed = time.perf_counter() - started
                 rate = done_since / elapsed if elapsed > 0 else 0.0
                 lr = self.optimizer.param_groups[0]["lr"]

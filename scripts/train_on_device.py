@@ -1,0 +1,164 @@
+"""Train the shipped models on one lent GPU within a time budget, most-behind first.
+
+    python scripts/train_on_device.py --budget 540 --out runs/device \
+        --train .devpack/train --val .devpack/val [--bundle $OUT] [--only demosaic,sr-x2]
+
+One ``panet train`` run per shipped model, one after another, each alone on the device with
+``data.pipeline: device`` (crops, flips and degradations made on the GPU, so the host's few
+cores do not hold it back). Each run warm-starts from the model's current weights
+(``panet/weights``, or ``--init DIR`` holding ``NAME/model.safetensors`` from an earlier
+lease), validates before its first step, and follows a cosine schedule that ends when its
+share of the budget is spent. Shares are proportional to how far each model is behind (the
+``GAPS`` table); the time a run takes to start and finish is taken from the models after it.
+
+Leaves OUT/NAME/ (model.safetensors, metrics.jsonl, config.yaml, curves.png) and
+OUT/summary.json (iterations, iterations/s, validation PSNR before and after, seconds), which
+``scripts/package_weights.py`` and ``panet eval --models NAME=OUT/NAME/model.safetensors``
+read. ``--bundle DIR`` also packs them into a few tar files of at most 15 MiB (what a lent
+machine can hand back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+CONFIGS = os.path.join(ROOT, "configs", "shipped")
+
+#: dB by which each shipped model trails its target or its classical rival on offline-mini
+#: (issue 11's table and docs/models.md, weights of issue 6). The order of training and the
+#: share of the budget follow it; a model that meets everything keeps a small share.
+GAPS = {"demosaic": 3.72, "denoise-gray": 3.63, "denoise-color": 1.50, "sr-x2": 0.70,
+        "sr-x4": 0.45, "jpeg-color": 0.28, "jpeg-y": 0.18, "sr-x3": 0.10}
+#: seconds a run spends outside its training loop (start-up, JPEG coding, last validation)
+OVERHEAD = 20.0
+
+
+def read_log(folder: str) -> list[dict]:
+    path = os.path.join(folder, "metrics.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def summarise(folder: str) -> dict:
+    lines = read_log(folder)
+    val = [(r["iteration"], r["val_psnr"]) for r in lines if "val_psnr" in r]
+    rates = [r["it_per_s"] for r in lines if "it_per_s" in r][1:]   # the first holds start-up
+    return {"iterations": max((r["iteration"] for r in lines), default=0),
+            "it_per_s": round(sum(rates) / len(rates), 2) if rates else None,
+            "val_psnr_start": round(val[0][1], 4) if val and val[0][0] == 0 else None,
+            "val_psnr_end": round(val[-1][1], 4) if val else None,
+            "weights": os.path.exists(os.path.join(folder, "model.safetensors"))}
+
+
+def train_one(name: str, seconds: float, args) -> dict:
+    folder = os.path.join(args.out, name)
+    init = os.path.join(args.init, name, "model.safetensors") if args.init else \
+        os.path.join(ROOT, "panet", "weights", f"{name}.safetensors")
+    import yaml
+
+    with open(os.path.join(CONFIGS, f"{name}.yaml"), encoding="utf-8") as handle:
+        lr = float(yaml.safe_load(handle)["optim"]["lr"]) * args.lr_factor
+    command = [sys.executable, "-m", "panet", "train", os.path.join(CONFIGS, f"{name}.yaml"),
+               "--out", folder, "--quiet",
+               "--set", f"train.time_limit={max(5.0, seconds - OVERHEAD):.0f}",
+               "--set", "data.pipeline=device", "--set", f"model.init_from={init}",
+               "--set", f"optim.lr={lr:g}", "--set", f"optim.warmup={args.warmup}",
+               "--set", "train.iterations=10000000", "--set", f"train.val_every={args.val_every}",
+               "--set", "train.save_every=1000000", "--set", "train.log_every=50",
+               "--set", f"data.train={args.train}", "--set", f"data.val={args.val}"]
+    os.makedirs(folder, exist_ok=True)
+    started = time.time()
+    with open(os.path.join(args.out, f"{name}.log"), "w", encoding="utf-8") as log:
+        log.write(" ".join(command) + "\n")
+        log.flush()
+        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+    return {"exit_code": code, "wall_seconds": round(time.time() - started, 1),
+            "share_seconds": round(seconds, 1), "init_from": os.path.relpath(init, ROOT),
+            "lr": lr, **summarise(folder)}
+
+
+def bundle(out: str, names: list[str], target: str, limit: int = 15 * 2 ** 20) -> list[str]:
+    """Pack the runs' results (no checkpoints, no TensorBoard) into tars under ``limit``."""
+    files = [os.path.join(out, "summary.json")]
+    for name in names:
+        files += [os.path.join(out, f"{name}.log")] + [
+            os.path.join(out, name, f) for f in ("model.safetensors", "metrics.jsonl",
+                                                 "config.yaml", "curves.png")]
+    groups: list[list[str]] = [[]]
+    size = 0
+    for path in (f for f in files if os.path.exists(f)):
+        if groups[-1] and size + os.path.getsize(path) > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(path)
+        size += os.path.getsize(path)
+    os.makedirs(target, exist_ok=True)
+    written = []
+    for index, group in enumerate(groups):
+        path = os.path.join(target, f"device-runs-{index}.tar")
+        with tarfile.open(path, "w") as archive:
+            for member in group:
+                archive.add(member, arcname=os.path.relpath(member, out))
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, required=True, help="seconds for all runs")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--train", required=True, help="training images (scripts/pack_train_crops.py)")
+    parser.add_argument("--val", required=True, help="held-out validation images")
+    parser.add_argument("--only", help="comma-separated model names (default: all, by gap)")
+    parser.add_argument("--init", help="folder of NAME/model.safetensors to start from")
+    parser.add_argument("--lr-factor", type=float, default=0.5,
+                        help="warm starts use this fraction of the config's learning rate")
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--bundle", help="also pack the results into tar files here")
+    args = parser.parse_args()
+    names = sorted(GAPS, key=GAPS.get, reverse=True)
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = sorted(set(wanted) - set(GAPS))
+        if unknown:
+            parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(GAPS)}")
+        names = [n for n in names if n in wanted]
+    os.makedirs(args.out, exist_ok=True)
+    started = time.time()
+    summary: dict = {"budget_seconds": args.budget, "runs": {}}
+    for index, name in enumerate(names):
+        left = args.budget - (time.time() - started)
+        weights = [max(GAPS[n], 0.1) for n in names[index:]]
+        seconds = left * weights[0] / sum(weights)
+        if seconds < OVERHEAD + 10:
+            summary["runs"][name] = {"skipped": f"{seconds:.0f} s left for it"}
+            continue
+        summary["runs"][name] = train_one(name, seconds, args)
+        print(name, json.dumps(summary["runs"][name]), flush=True)
+        with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=1)
+    summary["wall_seconds"] = round(time.time() - started, 1)
+    try:
+        import torch
+
+        summary["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except Exception as error:   # the summary must still be written
+        summary["device"] = f"unknown ({error})"
+    with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=1)
+    if args.bundle:
+        print("bundled:", *bundle(args.out, names, args.bundle))
+
+
+if __name__ == "__main__":
+    main()
