@@ -1,5 +1,6 @@
 """Network shapes, parameter counts (SPEC §2 / the paper) and the registry."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,3 +69,39 @@ def test_registry_errors_name_the_choices():
     with pytest.raises(ValueError, match="valid options: in_channels"):
         create_model("panet", n_blocks=3)
     assert {"panet", "panet-s", "resnet", "pa-edsr-x2", "pa-edsr-x3", "pa-edsr-x4"} <= set(list_models())
+
+
+def test_residual_panet_adds_its_input_or_a_bilinear_demosaic():
+    from panet.models.networks import bilinear_demosaic
+
+    torch.manual_seed(0)
+    plain = PANet(n_resblocks=1, n_feats=8, attention_positions=[])
+    x = torch.rand(2, 3, 10, 12)
+    for residual, base in (("input", x), ("bilinear", bilinear_demosaic(x))):
+        model = PANet(n_resblocks=1, n_feats=8, attention_positions=[], residual=residual)
+        model.load_state_dict(plain.state_dict())          # same layers, same weights
+        assert torch.allclose(model(x), base + plain(base), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown residual"):
+        PANet(residual="bicubic")
+    with pytest.raises(ValueError, match="3-channel mosaic"):
+        PANet(in_channels=1, residual="bilinear")
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "GRBG", "BGGR", "GBRG"])
+def test_bilinear_demosaic_matches_colour_demosaicing(pattern):
+    """Against colour-demosaicing's bilinear demosaic (BSD-3, an independent implementation)
+    away from the border, where the two pad differently."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from colour_demosaicing import demosaicing_CFA_Bayer_bilinear
+    from panet.degradations import mosaic
+    from panet.models.networks import bilinear_demosaic
+
+    image = np.random.default_rng(1).random((20, 24, 3))
+    mosaicked = mosaic(image, pattern)
+    want = demosaicing_CFA_Bayer_bilinear(mosaicked.sum(axis=2), pattern)
+    got = bilinear_demosaic(torch.from_numpy(mosaicked.transpose(2, 0, 1))[None].float())
+    got = got[0].numpy().transpose(1, 2, 0)
+    assert np.abs(got - want)[1:-1, 1:-1].max() < 1e-5

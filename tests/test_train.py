@@ -293,3 +293,42 @@ def test_shipped_configs_build_and_match_their_weights(path):
     shipped = load_pretrained(entry)
     fresh = build(config.model.name, **config.model.options)
     assert fresh.config == shipped.config
+
+
+def test_device_pipeline_trains_and_resumes_exactly(tmp_path, images):
+    """data.pipeline=device (here on the CPU): a run stopped after 3 iterations and resumed
+    ends with the weights of a run that went straight to 6 (the generator state travels in
+    the checkpoints)."""
+    from panet.train.config import build_config
+    from panet.train.loop import Trainer
+
+    raw = _tiny(images, iterations=6, val_every=100, save_every=3)
+    raw["data"]["pipeline"] = "device"
+    straight = Trainer(build_config(raw), str(tmp_path / "a"), progress=False)
+    straight.run()
+    half = {**raw, "train": {**raw["train"], "iterations": 3}}
+    Trainer(build_config(half), str(tmp_path / "b"), progress=False).run()
+    resumed = Trainer(build_config(raw), str(tmp_path / "b"), resume=True, progress=False)
+    assert resumed.position.iteration == 3
+    resumed.run()
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    losses = [r["loss"] for r in _lines(tmp_path / "a") if "loss" in r]
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    with pytest.raises(ConfigError, match="data.pipeline must be loader or device"):
+        build_config({"data": {"pipeline": "gpu"}})
+
+
+def test_warm_started_run_validates_before_its_first_step(tmp_path, images):
+    from panet.train.config import build_config
+    from panet.train.loop import Trainer, validation_psnr
+    from panet.train.warm_start import load_source
+
+    raw = _tiny(images, iterations=2, val_every=100, save_every=100)
+    first = Trainer(build_config(raw), str(tmp_path / "a"), progress=False).run()
+    raw["model"]["init_from"] = first
+    Trainer(build_config(raw), str(tmp_path / "b"), progress=False).run()
+    start = _lines(tmp_path / "b")[0]
+    assert start["iteration"] == 0
+    assert start["val_psnr"] == pytest.approx(validation_psnr(load_source(first),
+                                                              build_config(raw)), abs=1e-6)
