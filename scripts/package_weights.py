@@ -1,12 +1,14 @@
 """Write the shipped weight files (panet/weights/*.safetensors) with their model cards.
 
-    python scripts/package_weights.py [--runs runs]
+    python scripts/package_weights.py [--add NAME RUN "MACHINE"]...
 
-Each shipped model comes from one or more training stages (run folders holding a
-``model.safetensors`` written by ``panet train``); the card in the file's metadata records
-the architecture, parameter count, every stage's iterations and wall time, the machine, and
-the PSNR/SSIM measured by ``panet eval`` (the JSON reports under docs/eval, where present). Tensors are
-stored in float16 (half the size; models are rebuilt in float32 on loading).
+Each shipped model comes from one or more training stages; the card in the file's metadata
+records the architecture, parameter count, every stage's iterations, wall time and machine,
+and the PSNR/SSIM measured by ``panet eval`` (the JSON reports under docs/eval, where
+present). ``--add`` ships a new stage (a ``panet train`` run folder, usually warm-started
+from the shipped file) and appends it to the card; without it the files are rewritten with
+fresh eval results. Tensors are stored in float16 (half the size; models are rebuilt in
+float32 on loading).
 """
 
 from __future__ import annotations
@@ -22,37 +24,40 @@ from panet.checkpoints import load_model, save_model
 from panet.checkpoints.native import read_metadata
 from panet.models import count_parameters
 
-GPU_STAGE_1 = ("NVIDIA H200 (lent to issue 6; 2 CPU cores visible), shared by 8 runs at once; "
-               "data loading on the 2 cores limited each run to about 2-4 iterations/s")
-GPU_STAGE_2 = "NVIDIA H200 (lent to issue 6), alone: about 18.5 iterations/s"
-TRAINING_DATA = ("offline-train crops (scripts/pack_train_crops.py: 111 images, 39 MiB; "
-                 "3 other training photos held out for validation); never offline-mini")
-
 S = "docs/eval/shipped/"   # panet eval reports of the shipped models (scripts/eval_docs.sh)
 B = "docs/eval/"           # the classical baselines' reports on the same inputs
 
-#: shipped file -> (config, [(run folder under --runs, machine)], eval reports)
+#: shipped file -> (config, eval reports); the training stages live in each file's card
 SHIPPED = {
     "denoise-color.safetensors": ("configs/shipped/denoise-color.yaml",
-                                  [("gpu1/denoise-color", GPU_STAGE_1),
-                                   ("gpu2-denoise-color", GPU_STAGE_2)],
                                   [S + "denoise", B + "denoise"]),
-    "denoise-gray.safetensors": ("configs/shipped/denoise-gray.yaml",
-                                 [("gpu1/denoise-gray", GPU_STAGE_1)], [S + "denoise-gray"]),
-    "demosaic.safetensors": ("configs/shipped/demosaic.yaml",
-                             [("gpu1/demosaic", GPU_STAGE_1)], [S + "demosaic"]),
-    "jpeg-y.safetensors": ("configs/shipped/jpeg-y.yaml",
-                           [("gpu1/jpeg-y", GPU_STAGE_1), ("gpu3-jpeg-y", GPU_STAGE_2)],
-                           [S + "jpeg", B + "jpeg"]),
-    "jpeg-color.safetensors": ("configs/shipped/jpeg-color.yaml",
-                               [("gpu1/jpeg-color", GPU_STAGE_1)], [S + "jpeg-color"]),
-    "sr-x2.safetensors": ("configs/shipped/sr-x2.yaml", [("gpu1/sr-x2", GPU_STAGE_1)],
-                          [S + "sr-x2"]),
-    "sr-x3.safetensors": ("configs/shipped/sr-x3.yaml", [("gpu1/sr-x3", GPU_STAGE_1)],
-                          [S + "sr-x3"]),
-    "sr-x4.safetensors": ("configs/shipped/sr-x4.yaml", [("gpu1/sr-x4", GPU_STAGE_1)],
-                          [S + "sr-x4"]),
+    "denoise-gray.safetensors": ("configs/shipped/denoise-gray.yaml", [S + "denoise-gray"]),
+    "demosaic.safetensors": ("configs/shipped/demosaic.yaml", [S + "demosaic"]),
+    "jpeg-y.safetensors": ("configs/shipped/jpeg-y.yaml", [S + "jpeg", B + "jpeg"]),
+    "jpeg-color.safetensors": ("configs/shipped/jpeg-color.yaml", [S + "jpeg-color"]),
+    "sr-x2.safetensors": ("configs/shipped/sr-x2.yaml", [S + "sr-x2"]),
+    "sr-x3.safetensors": ("configs/shipped/sr-x3.yaml", [S + "sr-x3"]),
+    "sr-x4.safetensors": ("configs/shipped/sr-x4.yaml", [S + "sr-x4"]),
 }
+
+
+def new_stage(run: str, machine: str, previous: str) -> dict:
+    """A training stage from a ``panet train`` run folder, with its validation PSNR and the
+    previous weights' score on the same crops (the first ``val_psnr`` of a warm start)."""
+    meta = read_metadata(os.path.join(run, "model.safetensors"))
+    with open(os.path.join(run, "metrics.jsonl"), encoding="utf-8") as handle:
+        scores = [(r["iteration"], r["val_psnr"]) for r in map(json.loads, handle)
+                  if "val_psnr" in r]
+    with open(os.path.join(run, "config.yaml"), encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)["data"]
+    stage = {"iterations": int(meta["iterations"]), "wall_seconds": int(meta["train_seconds"]),
+             "machine": machine, "run": run, "started_from": previous,
+             "train_images": data["train"], "validation_images": data["val"]}
+    if scores and scores[0][0] == 0:
+        stage["val_psnr_before"] = round(scores[0][1], 3)
+    if scores:
+        stage["val_psnr_after"] = round(scores[-1][1], 3)
+    return stage
 
 
 def measured(folders: list[str]) -> list[dict]:
@@ -77,6 +82,8 @@ def measured(folders: list[str]) -> list[dict]:
 def card_markdown(name: str, card: dict) -> str:
     """One model's card for docs/models.md: training, then every method's mean scores."""
     stages = "; ".join(f"{s['iterations']:,} iterations in {s['wall_seconds']} s on {s['machine']}"
+                       + (f" (held-out validation crops {s['val_psnr_before']:.2f} → "
+                          f"{s['val_psnr_after']:.2f} dB)" if "val_psnr_before" in s else "")
                        for s in card["stages"])
     lines = [f"#### `{os.path.splitext(name)[0]}`", "",
              f"- {card['parameters']:,} parameters; configuration `{card['config']}`.",
@@ -130,36 +137,48 @@ def replace_block(path: str, text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="runs")
+    parser.add_argument("--add", nargs=3, action="append", default=[],
+                        metavar=("NAME", "RUN", "MACHINE"),
+                        help="ship RUN/model.safetensors as NAME, as a new training stage on "
+                             "MACHINE (a description: CPU or GPU, cores, what ran beside it)")
     parser.add_argument("--out", default="panet/weights")
     parser.add_argument("--cards", default="docs/models.md",
                         help="markdown file whose card block is rewritten")
     args = parser.parse_args()
+    added = {name: (run, machine) for name, run, machine in args.add}
+    unknown = sorted(set(added) - {os.path.splitext(n)[0] for n in SHIPPED})
+    if unknown:
+        parser.error(f"unknown shipped model(s): {', '.join(unknown)}")
     os.makedirs(args.out, exist_ok=True)
     cards = []
-    for name, (config, stages, report) in SHIPPED.items():
-        final = os.path.join(args.runs, stages[-1][0], "model.safetensors")
-        model = load_model(final)
-        stage_cards = []
-        for folder, machine in stages:
-            meta = read_metadata(os.path.join(args.runs, folder, "model.safetensors"))
-            stage_cards.append({"iterations": int(meta["iterations"]),
-                                "wall_seconds": int(meta.get("train_seconds", "0")),
-                                "machine": machine})
+    for name, (config, report) in SHIPPED.items():
+        current = os.path.join(args.out, name)
+        old = json.loads(read_metadata(current)["card"])
+        stages = list(old["stages"])
+        weights = old["weights"]
+        model = load_model(current)
+        if os.path.splitext(name)[0] in added:
+            run, machine = added[os.path.splitext(name)[0]]
+            model = load_model(os.path.join(run, "model.safetensors"))
+            stage = new_stage(run, machine, f"the shipped {name} of {len(stages)} stage(s)")
+            stages.append(stage)
+            weights = ("the last iteration of the last stage, shipped because it beat the "
+                       "previous weights on the held-out validation crops"
+                       if stage.get("val_psnr_after", 0) > stage.get("val_psnr_before", 1e9)
+                       else "the last iteration of the last stage")
         card = {"config": config, "parameters": count_parameters(model),
-                "training_data": TRAINING_DATA, "stages": stage_cards,
-                "iterations": sum(s["iterations"] for s in stage_cards),
-                "weights": "the last iteration of the last stage (no selection on any set)",
-                "results_offline_mini": measured(report)}
+                "training_data": old["training_data"], "stages": stages,
+                "iterations": sum(s["iterations"] for s in stages),
+                "weights": weights, "results_offline_mini": measured(report)}
         # panet restore's default tile: the training crop (patch_size of the last stage)
         with open(config, encoding="utf-8") as handle:
             patch = yaml.safe_load(handle)["data"]["patch_size"]
         metadata = {"task": model.metadata["task"], "card": json.dumps(card),
                     "restore_tile": str(patch)}
-        save_model(model.half(), os.path.join(args.out, name), metadata)
+        save_model(model.half(), current, metadata)
         cards.append(card_markdown(name, card))
         print(f"{name}: {card['parameters']:,} parameters, {card['iterations']} iterations, "
-              f"{os.path.getsize(os.path.join(args.out, name)) / 2**20:.1f} MiB")
+              f"{os.path.getsize(current) / 2**20:.1f} MiB")
     total = sum(os.path.getsize(p) for p in glob.glob(os.path.join(args.out, "*.safetensors")))
     print(f"total {total / 2**20:.1f} MiB")
     replace_block(args.cards, "\n".join(cards))
