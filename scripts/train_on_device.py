@@ -40,6 +40,23 @@ GAPS = {"demosaic": 3.72, "denoise-gray": 3.63, "denoise-color": 1.50, "sr-x2": 
 OVERHEAD = 20.0
 
 
+def kept_models(names: list[str], budget: float, min_share: float) -> list[str]:
+    """The models whose share of ``budget`` (proportional to the gap) is at least
+    ``min_share`` once the smaller shares are given to the others.
+
+    >>> kept_models(["demosaic", "denoise-gray", "sr-x3"], 100, 45)
+    ['demosaic', 'denoise-gray']
+    """
+    kept = list(names)
+    while kept:
+        total = sum(max(GAPS[n], 0.1) for n in kept)
+        small = [n for n in kept if budget * max(GAPS[n], 0.1) / total < min_share]
+        if not small:
+            break
+        kept.remove(min(small, key=lambda n: GAPS[n]))
+    return kept
+
+
 def read_log(folder: str) -> list[dict]:
     path = os.path.join(folder, "metrics.jsonl")
     if not os.path.exists(path):
@@ -59,7 +76,7 @@ def summarise(folder: str) -> dict:
             "weights": os.path.exists(os.path.join(folder, "model.safetensors"))}
 
 
-def train_one(name: str, seconds: float, args) -> dict:
+def start_one(name: str, seconds: float, args) -> tuple[subprocess.Popen, dict]:
     folder = os.path.join(args.out, name)
     init = os.path.join(args.init, name, "model.safetensors") if args.init else \
         os.path.join(ROOT, "panet", "weights", f"{name}.safetensors")
@@ -76,14 +93,19 @@ def train_one(name: str, seconds: float, args) -> dict:
                "--set", "train.save_every=1000000", "--set", "train.log_every=50",
                "--set", f"data.train={args.train}", "--set", f"data.val={args.val}"]
     os.makedirs(folder, exist_ok=True)
-    started = time.time()
-    with open(os.path.join(args.out, f"{name}.log"), "w", encoding="utf-8") as log:
-        log.write(" ".join(command) + "\n")
-        log.flush()
-        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
-    return {"exit_code": code, "wall_seconds": round(time.time() - started, 1),
-            "share_seconds": round(seconds, 1), "init_from": os.path.relpath(init, ROOT),
-            "lr": lr, **summarise(folder)}
+    log = open(os.path.join(args.out, f"{name}.log"), "w", encoding="utf-8")
+    log.write(" ".join(command) + "\n")
+    log.flush()
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    return process, {"started": time.time(), "share_seconds": round(seconds, 1),
+                     "init_from": os.path.relpath(init, ROOT), "lr": lr}
+
+
+def finish(name: str, process: subprocess.Popen, info: dict, args) -> dict:
+    code = process.wait()
+    started = info.pop("started")
+    return {"exit_code": code, "wall_seconds": round(time.time() - started, 1), **info,
+            **summarise(os.path.join(args.out, name))}
 
 
 def bundle(out: str, names: list[str], target: str, limit: int = 15 * 2 ** 20) -> list[str]:
@@ -124,6 +146,11 @@ def main() -> None:
                         help="warm starts use this fraction of the config's learning rate")
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--min-share", type=float, default=45.0,
+                        help="skip a model whose share of the budget is below this (s)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run all models at once, each for the whole budget (one start-up "
+                             "overhead instead of one per model; the gaps only pick the order)")
     parser.add_argument("--bundle", help="also pack the results into tar files here")
     args = parser.parse_args()
     names = sorted(GAPS, key=GAPS.get, reverse=True)
@@ -136,14 +163,20 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
     summary: dict = {"budget_seconds": args.budget, "runs": {}}
-    for index, name in enumerate(names):
+    if args.parallel:
+        running = {name: start_one(name, args.budget, args) for name in names}
+        for name, (process, info) in running.items():
+            summary["runs"][name] = finish(name, process, info, args)
+    kept = kept_models(names, args.budget, args.min_share)
+    for name in names:
+        if name not in kept and not args.parallel:
+            summary["runs"][name] = {"skipped": f"its share of {args.budget:.0f} s would be "
+                                                f"under {args.min_share:.0f} s"}
+    for index, name in enumerate([] if args.parallel else kept):
         left = args.budget - (time.time() - started)
-        weights = [max(GAPS[n], 0.1) for n in names[index:]]
-        seconds = left * weights[0] / sum(weights)
-        if seconds < OVERHEAD + 10:
-            summary["runs"][name] = {"skipped": f"{seconds:.0f} s left for it"}
-            continue
-        summary["runs"][name] = train_one(name, seconds, args)
+        weights = [max(GAPS[n], 0.1) for n in kept[index:]]
+        summary["runs"][name] = finish(name, *start_one(name, left * weights[0] / sum(weights),
+                                                        args), args)
         print(name, json.dumps(summary["runs"][name]), flush=True)
         with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=1)
