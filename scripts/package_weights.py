@@ -141,7 +141,11 @@ def main() -> None:
                         metavar=("NAME", "RUN", "MACHINE"),
                         help="ship RUN/model.safetensors as NAME, as a new training stage on "
                              "MACHINE (a description: CPU or GPU, cores, what ran beside it)")
-    parser.add_argument("--out", default="panet/weights")
+    parser.add_argument("--force", action="store_true",
+                        help="ship an added stage even if it did not beat the previous weights "
+                             "on the validation crops")
+    parser.add_argument("--out", default="panet/weights",
+                        help="folder of the shipped files (read and rewritten)")
     parser.add_argument("--cards", default="docs/models.md",
                         help="markdown file whose card block is rewritten")
     args = parser.parse_args()
@@ -160,11 +164,17 @@ def main() -> None:
         if os.path.splitext(name)[0] in added:
             run, machine = added[os.path.splitext(name)[0]]
             model = load_model(os.path.join(run, "model.safetensors"))
+            if any(s.get("run") == run for s in stages):
+                raise SystemExit(f"{name}: {run} is already a stage of its card")
             stage = new_stage(run, machine, f"the shipped {name} of {len(stages)} stage(s)")
+            better = stage.get("val_psnr_after", 0) > stage.get("val_psnr_before", 1e9)
+            if not better and not args.force:
+                raise SystemExit(f"{name}: {run} did not beat the shipped weights on the "
+                                 f"validation crops ({stage.get('val_psnr_before')} -> "
+                                 f"{stage.get('val_psnr_after')} dB); --force ships it anyway")
             stages.append(stage)
             weights = ("the last iteration of the last stage, shipped because it beat the "
-                       "previous weights on the held-out validation crops"
-                       if stage.get("val_psnr_after", 0) > stage.get("val_psnr_before", 1e9)
+                       "previous weights on the held-out validation crops" if better
                        else "the last iteration of the last stage")
         card = {"config": config, "parameters": count_parameters(model),
                 "training_data": old["training_data"], "stages": stages,

@@ -43,7 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("weights", nargs="+", help=".safetensors files or training checkpoints")
-    parser.add_argument("--val", help="validation images (overrides data.val)")
+    parser.add_argument("--val", required=True,
+                        help="validation images (held-out training photos, never a test set)")
     parser.add_argument("--crop", type=int, help="validation crop size (overrides "
                         "data.val_patch_size)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size")
@@ -53,7 +54,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     with open(args.config, encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
-    overrides = [f"data.val={args.val}"] if args.val else []
+    overrides = [f"data.val={args.val}"]
     overrides += [f"data.val_patch_size={args.crop}"] if args.crop else []
     config = build_config(apply_overrides(raw, overrides))
     scores = {path: round(validation_psnr(Tiled(load_source(path), args.tile), config), 4)

@@ -96,13 +96,26 @@ def start_one(name: str, seconds: float, args) -> tuple[subprocess.Popen, dict]:
     log = open(os.path.join(args.out, f"{name}.log"), "w", encoding="utf-8")
     log.write(" ".join(command) + "\n")
     log.flush()
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    # the checkout is importable whether or not panet is installed (a bare GPU machine)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [os.path.abspath(ROOT), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     return process, {"started": time.time(), "share_seconds": round(seconds, 1),
                      "init_from": os.path.relpath(init, ROOT), "lr": lr}
 
 
-def finish(name: str, process: subprocess.Popen, info: dict, args) -> dict:
-    code = process.wait()
+def finish(name: str, process: subprocess.Popen, info: dict, args, deadline: float) -> dict:
+    """Wait for a run until ``deadline`` (then stop it: the budget is a hard limit)."""
+    try:
+        code = process.wait(timeout=max(1.0, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        info["stopped"] = "ran past the budget"
     started = info.pop("started")
     return {"exit_code": code, "wall_seconds": round(time.time() - started, 1), **info,
             **summarise(os.path.join(args.out, name))}
@@ -151,6 +164,8 @@ def main() -> None:
     parser.add_argument("--parallel", action="store_true",
                         help="run all models at once, each for the whole budget (one start-up "
                              "overhead instead of one per model; the gaps only pick the order)")
+    parser.add_argument("--grace", type=float, default=30.0,
+                        help="seconds a run may overrun its share before it is stopped")
     parser.add_argument("--bundle", help="also pack the results into tar files here")
     args = parser.parse_args()
     names = sorted(GAPS, key=GAPS.get, reverse=True)
@@ -162,36 +177,46 @@ def main() -> None:
         names = [n for n in names if n in wanted]
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
+    deadline = started + args.budget + args.grace
     summary: dict = {"budget_seconds": args.budget, "runs": {}}
-    if args.parallel:
-        running = {name: start_one(name, args.budget, args) for name in names}
-        for name, (process, info) in running.items():
-            summary["runs"][name] = finish(name, process, info, args)
-    kept = kept_models(names, args.budget, args.min_share)
-    for name in names:
-        if name not in kept and not args.parallel:
-            summary["runs"][name] = {"skipped": f"its share of {args.budget:.0f} s would be "
-                                                f"under {args.min_share:.0f} s"}
-    for index, name in enumerate([] if args.parallel else kept):
-        left = args.budget - (time.time() - started)
-        weights = [max(GAPS[n], 0.1) for n in kept[index:]]
-        summary["runs"][name] = finish(name, *start_one(name, left * weights[0] / sum(weights),
-                                                        args), args)
-        print(name, json.dumps(summary["runs"][name]), flush=True)
+
+    def record() -> None:   # after every run, so a lease cut short still returns results
+        summary["wall_seconds"] = round(time.time() - started, 1)
         with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=1)
-    summary["wall_seconds"] = round(time.time() - started, 1)
+        if args.bundle:
+            bundle(args.out, names, args.bundle)
+
     try:
         import torch
 
         summary["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     except Exception as error:   # the summary must still be written
         summary["device"] = f"unknown ({error})"
-    with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as handle:
-        json.dump(summary, handle, indent=1)
+    if args.parallel:
+        running = {name: start_one(name, args.budget, args) for name in names}
+        for name, (process, info) in running.items():
+            summary["runs"][name] = finish(name, process, info, args, deadline)
+        record()
+    kept = [] if args.parallel else kept_models(names, args.budget, args.min_share)
+    for name in names:
+        if name not in kept and not args.parallel:
+            summary["runs"][name] = {"skipped": f"its share of {args.budget:.0f} s would be "
+                                                f"under {args.min_share:.0f} s"}
+    for index, name in enumerate(kept):
+        left = args.budget - (time.time() - started)
+        weights = [max(GAPS[n], 0.1) for n in kept[index:]]
+        share = left * weights[0] / sum(weights)
+        if share < args.min_share / 2:
+            summary["runs"][name] = {"skipped": f"only {share:.0f} s were left for it"}
+            continue
+        run_deadline = min(deadline, time.time() + share + args.grace)
+        summary["runs"][name] = finish(name, *start_one(name, share, args), args, run_deadline)
+        print(name, json.dumps(summary["runs"][name]), flush=True)
+        record()
+    record()
     if args.bundle:
-        print("bundled:", *bundle(args.out, names, args.bundle))
-
+        print("bundled into", args.bundle)
 
 if __name__ == "__main__":
     main()

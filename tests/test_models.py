@@ -105,3 +105,8 @@ def test_bilinear_demosaic_matches_colour_demosaicing(pattern):
     got = bilinear_demosaic(torch.from_numpy(mosaicked.transpose(2, 0, 1))[None].float())
     got = got[0].numpy().transpose(1, 2, 0)
     assert np.abs(got - want)[1:-1, 1:-1].max() < 1e-5
+    # at the border too, a flat picture stays flat (the mirror keeps the Bayer phase)
+    flat = torch.from_numpy(mosaic(np.full((7, 9, 3), 0.6), pattern).transpose(2, 0, 1))
+    assert torch.allclose(bilinear_demosaic(flat[None].float()), torch.tensor(0.6), atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert bilinear_demosaic(flat[None].float()).dtype == torch.float32

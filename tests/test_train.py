@@ -297,8 +297,8 @@ def test_shipped_configs_build_and_match_their_weights(path):
 
 def test_device_pipeline_trains_and_resumes_exactly(tmp_path, images):
     """data.pipeline=device (here on the CPU): a run stopped after 3 iterations and resumed
-    ends with the weights of a run that went straight to 6 (the generator state travels in
-    the checkpoints)."""
+    ends with the weights of a run that went straight to 6 (batch k depends on the seed and
+    k alone)."""
     from panet.train.config import build_config
     from panet.train.loop import Trainer
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -27,13 +29,20 @@ def bayer_masks(height: int, width: int, pattern: str = "RGGB") -> np.ndarray:
     return masks
 
 
+@functools.lru_cache(maxsize=32)
+def _mask_tensor(height: int, width: int, pattern: str, device: torch.device,
+                 dtype: torch.dtype) -> torch.Tensor:
+    """The masks as a tensor, kept per size and device: a training loop that mosaics every
+    batch on a GPU uploads them once (an upload per batch would wait for the GPU)."""
+    return torch.from_numpy(bayer_masks(height, width, pattern)).to(device, dtype)
+
+
 def mosaic(image: Image, pattern: str = "RGGB") -> Image:
     """Keep each pixel's one sampled colour and zero the other two (3 channels out)."""
     image = as_float(image)
     if channels_of(image) != 3:
         raise ValueError(f"a Bayer mosaic needs an RGB image, got {channels_of(image)} channels")
     if isinstance(image, torch.Tensor):
-        masks = torch.from_numpy(bayer_masks(*image.shape[-2:], pattern)).to(image.device)
-        return image * masks.to(image.dtype)
+        return image * _mask_tensor(*image.shape[-2:], pattern, image.device, image.dtype)
     height, width = image.shape[:2]
     return image * bayer_masks(height, width, pattern).transpose(1, 2, 0).astype(image.dtype)

@@ -15,7 +15,8 @@ def add_gaussian_noise(image: Image, sigma: float | torch.Tensor, *, seed: int |
     The paper's noisy inputs were 8-bit PNG files, so clipped and rounded (``clip=True``);
     ``clip=False`` keeps the unclipped float values. The same ``seed`` gives the same noise
     (numpy and torch draw different numbers); ``seed=None`` draws fresh randomness. For a
-    batched tensor, ``sigma`` may be a tensor with one level per image.
+    batched tensor, ``sigma`` may be a tensor with one level per image (checked for
+    negative values only when it is on the CPU).
 
     >>> noisy = add_gaussian_noise(np.full((4, 4, 3), 0.5), 25)
     >>> bool(np.all(noisy * 255 == np.round(noisy * 255)))
@@ -28,9 +29,12 @@ def add_gaussian_noise(image: Image, sigma: float | torch.Tensor, *, seed: int |
             generator = torch.Generator(device=image.device).manual_seed(seed)
         noise = torch.randn(image.shape, generator=generator, device=image.device,
                             dtype=image.dtype)
+        if not isinstance(sigma, torch.Tensor) or sigma.device.type == "cpu":
+            if bool((torch.as_tensor(sigma) < 0).any()):
+                raise ValueError(f"noise level must be non-negative, got {sigma}")
+        # levels already on an accelerator are the caller's to check: reading them back
+        # here would make the host wait for the device at every batch
         level = torch.as_tensor(sigma, dtype=image.dtype, device=image.device)
-        if bool((level < 0).any()):
-            raise ValueError(f"noise level must be non-negative, got {sigma}")
         if level.dim() == 1:
             level = level.view(-1, *([1] * (image.dim() - 1)))
         noisy = image + noise * (level / 255.0)

@@ -6,6 +6,7 @@ Matlab, and the Python packages differ from it (PIL/OpenCV: no or other antialia
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -48,6 +49,15 @@ def matlab_resize_weights(in_size: int, out_size: int, scale: float,
     return matrix
 
 
+@functools.lru_cache(maxsize=64)
+def _weight_tensor(size: int, scale: float, device: torch.device,
+                   dtype: torch.dtype) -> torch.Tensor:
+    """One axis's weights as a tensor, kept per size and device (uploaded once when a
+    training loop resizes every batch on a GPU)."""
+    weights = matlab_resize_weights(size, output_size(size, scale), scale)
+    return torch.from_numpy(weights).to(device, dtype)
+
+
 def imresize(image: Image, scale: float) -> Image:
     """Resize by ``scale`` (output/input; 0.5 halves) like Matlab's ``imresize(I, scale)``.
 
@@ -65,11 +75,11 @@ def imresize(image: Image, scale: float) -> Image:
         height, width = image.shape[-2:]
     else:
         height, width = image.shape[:2]
+    if isinstance(image, torch.Tensor):
+        rows_t = _weight_tensor(height, scale, image.device, image.dtype)
+        cols_t = _weight_tensor(width, scale, image.device, image.dtype)
+        return rows_t @ image @ cols_t.t()
     rows = matlab_resize_weights(height, output_size(height, scale), scale)
     cols = matlab_resize_weights(width, output_size(width, scale), scale)
-    if isinstance(image, torch.Tensor):
-        rows_t = torch.from_numpy(rows).to(image.device, image.dtype)
-        cols_t = torch.from_numpy(cols).to(image.device, image.dtype)
-        return rows_t @ image @ cols_t.t()
     out = np.einsum("oh,hwc->owc", rows, image.astype(np.float64))
     return np.einsum("pw,owc->opc", cols, out).astype(image.dtype, copy=False)

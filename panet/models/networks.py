@@ -29,17 +29,23 @@ def bilinear_demosaic(mosaic: torch.Tensor) -> torch.Tensor:
     """Bilinear demosaic of a zero-filled 3-channel Bayer mosaic ``B x 3 x H x W``.
 
     The kernels interpolate whatever the pattern's phase: at a sampled pixel only the
-    centre tap meets a sample; elsewhere the taps that meet samples sum to one.
+    centre tap meets a sample; elsewhere the taps that meet samples sum to one. Borders are
+    mirrored without repeating the edge (pixel -1 is pixel 1), which keeps the pattern's
+    phase. It runs in float32 even under autocast: it is the base the network's correction
+    is added to.
 
     >>> m = torch.zeros(1, 3, 4, 4); m[0, 0, 0::2, 0::2] = 1; m[0, 1, 0::2, 1::2] = 1
     >>> m[0, 1, 1::2, 0::2] = 1; m[0, 2, 1::2, 1::2] = 1      # a flat white RGGB mosaic
-    >>> bilinear_demosaic(m)[0, :, 1:3, 1:3].unique().tolist()
+    >>> bilinear_demosaic(m).unique().tolist()
     [1.0]
     """
     rb = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 4
     g = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 4
-    kernels = torch.stack([rb, g, rb])[:, None].to(mosaic.device, mosaic.dtype)
-    return F.conv2d(mosaic, kernels, padding=1, groups=3)
+    dtype = torch.promote_types(mosaic.dtype, torch.float32)
+    kernels = torch.stack([rb, g, rb])[:, None].to(mosaic.device, dtype)
+    with torch.autocast(mosaic.device.type, enabled=False):
+        return F.conv2d(F.pad(mosaic.to(dtype), (1, 1, 1, 1), mode="reflect"), kernels,
+                        groups=3)
 
 
 def resolve_positions(positions: Sequence[str | int], n_resblocks: int) -> list[int]:

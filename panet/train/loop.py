@@ -178,7 +178,8 @@ class Trainer:
         self.task = make_task(config)
         torch.manual_seed(config.train.seed)
         self.model = create_model(config.model.name, **config.model.options)
-        if config.model.init_from and not resume:
+        resuming = resume and bool(glob.glob(os.path.join(out_dir, "checkpoints", "iter-*.pt")))
+        if config.model.init_from and not resuming:
             from panet.train.warm_start import load_source, warm_start
 
             fresh = warm_start(self.model, load_source(config.model.init_from))
@@ -199,11 +200,11 @@ class Trainer:
             _images(config.data.train), self.task, patch_size=config.data.patch_size,
             channels=config.task.channels, repeat=config.data.repeat, seed=config.train.seed)
         self.device_batches = None
-        if config.data.pipeline == "device":   # each rank draws its own stream
+        if config.data.pipeline == "device":   # batch k depends on (seed, rank, k) alone
             self.device_batches = DeviceBatches(
                 self.train_set.paths, self.task, patch_size=config.data.patch_size,
                 channels=config.task.channels, batch_size=self.batch, device=self.device,
-                seed=config.train.seed * 1009 + self.rank)
+                seed=config.train.seed, rank=self.rank)
         if len(self.train_set) < config.train.batch_size:
             raise ConfigError(f"{len(self.train_set)} training samples per epoch cannot fill a "
                               f"batch of {config.train.batch_size}; raise data.repeat")
@@ -257,9 +258,7 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "iteration": p.iteration,
                 "epoch": p.epoch, "batch": p.batch, "best_psnr": p.best_psnr,
                 "seconds": p.seconds,
-                "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config),
-                "device_batches": self.device_batches.state_dict()
-                if self.device_batches is not None else {}}
+                "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config)}
 
     def _save(self, path: str) -> None:
         with atomic_output(path, suffix=".pt") as partial:
@@ -282,8 +281,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
-        if self.device_batches is not None and state.get("device_batches"):
-            self.device_batches.load_state_dict(state["device_batches"])
         self.position = _Position(state["iteration"], state["epoch"], state["batch"],
                                   state["best_psnr"], float(state.get("seconds", 0.0)))
         if self.rank == 0:   # forget log lines written after that checkpoint
@@ -330,7 +327,7 @@ class Trainer:
     def _batches(self):
         """Batches from the saved data position onwards, epoch after epoch."""
         if self.device_batches is not None:
-            yield from self.device_batches
+            yield from self.device_batches.batches(start=self.position.iteration)
         while True:
             p = self.position
             self.train_set.set_epoch(p.epoch)

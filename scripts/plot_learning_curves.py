@@ -1,0 +1,117 @@
+"""Validation PSNR against training iterations for every shipped model, all stages joined.
+
+    python scripts/plot_learning_curves.py [--logs docs/training-logs] \
+        [--out docs/images/learning-curves.png]
+
+A model's stages are the folders ``docs/training-logs/STAGE-NAME`` (``gpu1-demosaic``,
+``cpu1-demosaic``, ...) named in ``STAGES``, in training order: each stage warm-started from
+the one before, so its iterations are counted on from the previous stage's end. The points
+are the ``val_psnr`` records of ``metrics.jsonl`` (the held-out validation crops; never
+offline-mini). A straight line in log10(iterations) is fitted through each model's points;
+the table printed below the plot says how many iterations in all that line puts at "the
+last validation PSNR plus the dB the model still lacks" on offline-mini (``GAPS`` of
+train_on_device.py), which assumes that a gain on the validation crops is the same gain on
+offline-mini. It is a rough reading of a short curve, not a promise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_on_device import GAPS  # noqa: E402
+
+#: model -> its training stages in order (folders under --logs; missing ones are skipped)
+STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu1-{name}",
+                 f"gpu4-{name}", f"cpu2-{name}"] for name in GAPS}
+
+
+def curve(folders: list[str]) -> list[tuple[int, float, str]]:
+    """(cumulative iteration, val PSNR, stage) over all stages of one model."""
+    points, offset = [], 0
+    for folder in folders:
+        path = os.path.join(folder, "metrics.jsonl")
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as handle:
+            records = [json.loads(line) for line in handle if line.strip()]
+        points += [(offset + r["iteration"], r["val_psnr"], os.path.basename(folder))
+                   for r in records if "val_psnr" in r]
+        offset += max((r["iteration"] for r in records), default=0)
+    return points
+
+
+def fit(points: list[tuple[int, float, str]]) -> tuple[float, float] | None:
+    """``(a, b)`` of PSNR = a + b log10(iterations), or None with fewer than two points."""
+    xs = np.array([math.log10(i) for i, _, _ in points if i > 0])
+    ys = np.array([p for i, p, _ in points if i > 0])
+    if len(set(xs.round(6))) < 2:
+        return None
+    b, a = np.polyfit(xs, ys, 1)
+    return float(a), float(b)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logs", default="docs/training-logs")
+    parser.add_argument("--out", default="docs/images/learning-curves.png")
+    parser.add_argument("--gap", action="append", default=[], metavar="NAME=DB",
+                        help="dB a model still lacks on offline-mini (overrides GAPS)")
+    args = parser.parse_args()
+    gaps = dict(GAPS)
+    for item in args.gap:
+        name, value = item.split("=")
+        gaps[name] = float(value)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 4, figsize=(16, 7.5))
+    rows = ["| model | iterations so far | last validation PSNR | lacks on offline-mini | "
+            "dB per 10× iterations (fit) | iterations the fit needs |", "|---|---|---|---|---|---|"]
+    for axis, name in zip(axes.flat, sorted(STAGES)):
+        points = curve([os.path.join(args.logs, s) for s in STAGES[name]])
+        for stage in dict.fromkeys(s for _, _, s in points):
+            mine = [(i, p) for i, p, s in points if s == stage]
+            axis.plot([max(i, 1) for i, _ in mine], [p for _, p in mine], "o-", ms=3,
+                      label=stage)
+        line = fit(points)
+        done = points[-1][0] if points else 0
+        needed = "—"
+        if line and points and gaps[name] > 0:
+            a, b = line
+            if b > 0:
+                goal = points[-1][1] + gaps[name]
+                needed = f"{10 ** ((goal - a) / b):,.0f}"
+                xs = np.logspace(math.log10(max(10, points[0][0] or 10)),
+                                 math.log10(max(float(needed.replace(',', '')), done * 2)), 50)
+                axis.plot(xs, a + b * np.log10(xs), ":", color="gray", label="log-linear fit")
+                axis.axhline(goal, color="red", lw=0.8, ls="--", label="target (shifted)")
+        elif gaps[name] <= 0:
+            needed = "met"
+        slope = f"{line[1]:.2f}" if line else "—"
+        last = f"{points[-1][1]:.2f}" if points else "—"
+        rows.append(f"| {name} | {done:,} | {last} | {max(gaps[name], 0):.2f} dB | {slope} | "
+                    f"{needed} |")
+        axis.set_xscale("log")
+        axis.set_title(name)
+        axis.set_xlabel("iterations (all stages)")
+        axis.set_ylabel("validation PSNR (dB)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle("Shipped models: PSNR on the held-out validation crops while training")
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    figure.savefig(args.out, dpi=80)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
