@@ -27,13 +27,16 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_on_device import GAPS  # noqa: E402
 
-#: model -> its training stages in order (folders under --logs; missing ones are skipped)
-STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu1-{name}",
-                 f"gpu4-{name}", f"cpu2-{name}"] for name in GAPS}
+#: model -> its training stages in order (folders under --logs; missing ones are skipped).
+#: A folder ending in "-branch" is a run that started where the stages before it ended but
+#: was not shipped: it is drawn, and the next stage does not count its iterations.
+STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu0-{name}-branch",
+                 f"cpu1-{name}", f"gpu4-{name}", f"cpu2-{name}"] for name in GAPS}
 
 
 def curve(folders: list[str]) -> list[tuple[int, float, str]]:
-    """(cumulative iteration, val PSNR, stage) over all stages of one model."""
+    """(cumulative iteration, val PSNR, stage) over all stages of one model (branches
+    included, marked by their folder name)."""
     points, offset = [], 0
     for folder in folders:
         path = os.path.join(folder, "metrics.jsonl")
@@ -43,7 +46,8 @@ def curve(folders: list[str]) -> list[tuple[int, float, str]]:
             records = [json.loads(line) for line in handle if line.strip()]
         points += [(offset + r["iteration"], r["val_psnr"], os.path.basename(folder))
                    for r in records if "val_psnr" in r]
-        offset += max((r["iteration"] for r in records), default=0)
+        if not folder.endswith("-branch"):
+            offset += max((r["iteration"] for r in records), default=0)
     return points
 
 
@@ -77,11 +81,12 @@ def main() -> None:
     rows = ["| model | iterations so far | last validation PSNR | lacks on offline-mini | "
             "dB per 10× iterations (fit) | iterations the fit needs |", "|---|---|---|---|---|---|"]
     for axis, name in zip(axes.flat, sorted(STAGES)):
-        points = curve([os.path.join(args.logs, s) for s in STAGES[name]])
-        for stage in dict.fromkeys(s for _, _, s in points):
-            mine = [(i, p) for i, p, s in points if s == stage]
-            axis.plot([max(i, 1) for i, _ in mine], [p for _, p in mine], "o-", ms=3,
-                      label=stage)
+        drawn = curve([os.path.join(args.logs, s) for s in STAGES[name]])
+        points = [p for p in drawn if not p[2].endswith("-branch")]
+        for stage in dict.fromkeys(s for _, _, s in drawn):
+            mine = [(i, p) for i, p, s in drawn if s == stage]
+            axis.plot([max(i, 1) for i, _ in mine], [p for _, p in mine],
+                      "x--" if stage.endswith("-branch") else "o-", ms=3, label=stage)
         line = fit(points)
         done = points[-1][0] if points else 0
         needed = "—"
