@@ -47,9 +47,9 @@ def loader_batches(config, train: str, workers: int, device: torch.device):
 
 
 def device_batches(config, train: str, device: torch.device):
-    return iter(DeviceBatches(train, make_task(config), patch_size=config.data.patch_size,
-                              channels=config.task.channels,
-                              batch_size=config.train.batch_size, device=device))
+    return DeviceBatches(train, make_task(config), patch_size=config.data.patch_size,
+                         channels=config.task.channels, batch_size=config.train.batch_size,
+                         device=device).batches()
 
 
 def rate(batches, count: int, device: torch.device, step=None) -> float:
