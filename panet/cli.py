@@ -333,11 +333,14 @@ def _expand_inputs(items: list[str], recursive: bool) -> list[tuple[str, str]]:
     return found
 
 
-def _precision_dtype(name: str):
-    """``--precision`` as the autocast dtype (``None`` for float32)."""
-    import torch
+def _precision_dtype(name: str, device: str):
+    """``--precision`` as the autocast dtype (``None`` for float32) on ``device``."""
+    from panet.hardware import autocast_dtype
 
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+    try:
+        return autocast_dtype(name, device)
+    except ValueError as error:
+        raise CommandError(f"--{error}") from None
 
 
 def _file_slug(label: str) -> str:
@@ -404,7 +407,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             shipped[channels] = _resolve_model(None, args.task, args.scale, channels)[0].to(device)
         return shipped[channels]
 
-    dtype = _precision_dtype(args.precision)
+    dtype = _precision_dtype(args.precision, args.device)
     files = _expand_inputs(args.inputs, args.recursive)
     single = len(files) == 1 and os.path.isfile(args.inputs[0]) and len(args.inputs) == 1
     out_is_file = bool(args.output) and single and \
@@ -508,7 +511,7 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
     from panet.evaluate import Network
     from panet.evaluate.runner import TASKS
 
-    dtype = _precision_dtype(args.precision)
+    dtype = _precision_dtype(args.precision, getattr(args, "device", "cpu"))
     text = args.models
     if text is None:   # the task's default model (shipped weights first; one per SR scale)
         items = [(None, s) for s in levels] if args.task == "sr" else [(None, None)]
@@ -682,13 +685,16 @@ def _cmd_env(args: argparse.Namespace) -> None:
     import torch
 
     from panet import __version__
-    from panet.hardware import has_fast_low_precision
+    from panet.hardware import PRECISIONS, has_fast_low_precision, precision_plan
 
     print(f"panet {__version__}, torch {torch.__version__}, Python {platform.python_version()}")
     print(f"CPU threads {torch.get_num_threads()}, capability "
           f"{torch.backends.cpu.get_cpu_capability()}, fast bfloat16 "
           f"{'yes' if has_fast_low_precision('cpu', torch.bfloat16) else 'no'}")
     print(f"CUDA {'available: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'not available'}")
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        for name in PRECISIONS:
+            print(f"precision {name} on {device}: {precision_plan(name, device)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -800,7 +806,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
     restore.add_argument("--protocol", choices=["default", "paper"], default="default",
                          help="paper: the authors' test-time chopping")
-    restore.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    restore.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                         help="auto (default): bfloat16 only where this machine runs it "
+                              "faster than float32 ('panet env' says which)")
     restore.add_argument("--device", default="cpu")
     restore.add_argument("--recursive", action="store_true", help="descend into folders")
     restore.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -828,7 +836,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: whole image)")
     evaluation.add_argument("--overlap", type=int, default=16)
     evaluation.add_argument("--ensemble", action="store_true", help="self-ensemble (x8)")
-    evaluation.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    evaluation.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                            default="fp32", help="fp32 (default) for comparable tables")
     evaluation.add_argument("--crop", type=int, help="centre crops of this input size "
                             "instead of whole images (faster)")
     evaluation.add_argument("--limit", type=int, help="first N images of each dataset only")

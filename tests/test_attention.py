@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from panet import PyramidAttention
-from panet.attention.kernel import attend, block_rows_for_budget
+from panet.attention.kernel import MIN_BLOCK_ROWS, attend, block_rows
 from panet.attention.pyramid import pyramid_level_size, resize_level
 from panet.attention.reference import reference_pyramid_attention
 
@@ -82,19 +82,84 @@ def test_gradients_are_exact_float64():
     assert torch.autograd.gradcheck(module, (x,), eps=1e-6, atol=1e-6)
 
 
-def test_blockwise_kernel_gradients_match_plain_autograd():
+def _plain_attention(q, k, v, scale):
+    return v @ torch.softmax(scale * k.transpose(1, 2) @ q, dim=1)       # B x L x N
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 2**30], ids=["recomputed", "kept"])
+@pytest.mark.parametrize("budget_bytes", [4 * 53 * 2 * 7, 2**27], ids=["7-rows", "one-block"])
+def test_blockwise_kernel_gradients_match_plain_autograd(keep_bytes, budget_bytes):
+    torch.manual_seed(0)
     q = torch.randn(2, 6, 37, requires_grad=True)
     k = torch.randn(2, 6, 53, requires_grad=True)
     v = torch.randn(2, 5, 53, requires_grad=True)
     weights = torch.randn(2, 5, 37)
-    (attend(q, k, v, 3.0, budget_bytes=4 * 53 * 2 * 7) * weights).sum().backward()
+    (attend(q, k, v, 3.0, budget_bytes=budget_bytes, keep_bytes=keep_bytes)
+     * weights).sum().backward()
     blockwise = [t.grad.clone() for t in (q, k, v)]
     for t in (q, k, v):
         t.grad = None
-    full = torch.softmax(3.0 * k.transpose(1, 2) @ q, dim=1)      # B x L x N
-    ((v @ full) * weights).sum().backward()
+    (_plain_attention(q, k, v, 3.0) * weights).sum().backward()
     for got, want in zip(blockwise, (q.grad, k.grad, v.grad)):
         assert torch.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 2**30], ids=["recomputed", "kept"])
+def test_blockwise_kernel_gradcheck_float64(keep_bytes):
+    q = torch.randn(2, 3, 9, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, 3, 11, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 4, 11, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *t: attend(*t, 2.0, budget_bytes=8 * 11 * 2 * 4, keep_bytes=keep_bytes),
+        (q, k, v), eps=1e-6, atol=1e-6)
+
+
+def test_scores_are_kept_only_when_they_fit_and_gradients_are_wanted(monkeypatch):
+    from panet.attention import kernel
+
+    seen = []
+    original = kernel._BlockwiseAttention.forward
+
+    def spy(ctx, *args):
+        out = original(ctx, *args)
+        seen.append(len(ctx.kept))
+        return out
+
+    monkeypatch.setattr(kernel._BlockwiseAttention, "forward", staticmethod(spy))
+    q, k, v = torch.randn(2, 4, 30), torch.randn(2, 4, 50), torch.randn(2, 3, 50)
+    q.requires_grad_()
+    attend(q, k, v, 1.0, budget_bytes=2 * 4 * 50 * 10, keep_bytes=2 * 30 * 50 * 4)
+    attend(q, k, v, 1.0, budget_bytes=2 * 4 * 50 * 10, keep_bytes=2 * 30 * 50 * 4 - 1)
+    with torch.no_grad():
+        attend(q, k, v, 1.0, budget_bytes=2 * 4 * 50 * 10)
+    assert seen == [2 * 3, 0, 0]      # 2 samples x 3 blocks of 10 queries; then none
+
+
+def test_bfloat16_values_kernel_gradients_follow_float32():
+    """Low-precision aggregation: values, output and all gradients stay within bfloat16
+    rounding of the float32 kernel (matching is float32 on both)."""
+    torch.manual_seed(0)
+    q = (torch.randn(2, 8, 40) * 3).requires_grad_()
+    k = torch.nn.functional.normalize(torch.randn(2, 8, 90), dim=1).requires_grad_()
+    v = torch.randn(2, 6, 90).bfloat16().float().requires_grad_()
+    v_low = v.detach().bfloat16().requires_grad_()
+    weights = torch.randn(2, 6, 40)
+    for keep_bytes in (0, 2**30):
+        exact = attend(q, k, v, 10.0, keep_bytes=keep_bytes)
+        (exact * weights).sum().backward()
+        want = [t.grad.clone() for t in (q, k, v)]
+        for t in (q, k, v):
+            t.grad = None
+        low = attend(q, k, v_low, 10.0, keep_bytes=keep_bytes)
+        assert low.dtype == torch.float32
+        (low * weights).sum().backward()
+        got = [q.grad.clone(), k.grad.clone(), v_low.grad.float()]
+        assert v_low.grad.dtype == torch.bfloat16
+        assert (low - exact).abs().max() <= 0.01 * exact.abs().max()
+        for g, w in zip(got, want):
+            assert (g - w).abs().max() <= 0.01 * w.abs().max()
+        for t in (q, k, v, v_low):
+            t.grad = None
 
 
 def test_module_trains():
@@ -105,11 +170,14 @@ def test_module_trains():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
 
 
-def test_block_rows_follow_the_budget():
-    assert block_rows_for_budget(10_000, 1_000, 4, 4_000 * 25) == 25
-    assert block_rows_for_budget(10_000, 1_000, 4, 1) == 1          # never zero rows
-    assert block_rows_for_budget(7, 1_000, 4, 10**9) == 7             # never more than N
-    assert block_rows_for_budget(10_000, 1_000, 4, 8_000 * 25, buffers=2) == 25
+def test_block_rows_prefer_the_cache_within_the_budget():
+    # 8 MiB of float32 scores at L = 16,384 keys is 128 queries
+    assert block_rows(10_000, 16_384, 4, 2**30, cache_bytes=8 * 2**20) == 128
+    assert block_rows(10_000, 1_000, 4, 2**30, cache_bytes=8 * 2**20) == 2097
+    assert block_rows(10_000, 10**6, 4, 2**30, cache_bytes=2**20) == MIN_BLOCK_ROWS
+    assert block_rows(10_000, 1_000, 4, 4_000 * 25) == 25          # the budget wins
+    assert block_rows(10_000, 1_000, 4, 1) == 1                    # never zero rows
+    assert block_rows(7, 1_000, 4, 10**9) == 7                     # never more than N
 
 
 def _bf16_error(kernel, autocast=False):
@@ -125,12 +193,35 @@ def _bf16_error(kernel, autocast=False):
     return low, (low.float() - exact).abs().max().item() / exact.abs().max().item()
 
 
-def test_bfloat16_split_precision_kernel_is_accurate():
+def test_bfloat16_native_kernel_is_accurate():
     low, error = _bf16_error("native")
     assert low.dtype == torch.bfloat16
     # Inputs and outputs themselves round at 2^-9 = 0.002 relative; the matching must not
     # add more than a few of those (plain bfloat16 matching is off by ~10% here).
     assert error < 0.01
+
+
+@pytest.mark.parametrize("kernel", ["native", "float32"])
+def test_training_under_bfloat16_autocast_follows_float32_gradients(kernel):
+    torch.manual_seed(0)
+    module = PyramidAttention(channels=16, reduction=2, low_precision_kernel=kernel)
+    x = torch.randn(2, 16, 9, 8) * 3
+    weights = torch.randn_like(x)
+    grads = []
+    for autocast in (False, True):
+        module.zero_grad()
+        xg = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = module(xg)
+        (out.float() * weights).sum().backward()
+        grads.append([xg.grad] + [p.grad.clone() for p in module.parameters()])
+    # the input and every weight matrix entry by entry; the scalar PReLU slopes, sums of
+    # many signed terms, through the norm of all parameter gradients together
+    for low, exact in zip(grads[1], grads[0]):
+        if exact.numel() > 1:
+            assert (low - exact).abs().max() <= 0.01 * exact.abs().max()
+    low, exact = (torch.cat([g.flatten() for g in group[1:]]) for group in (grads[1], grads[0]))
+    assert (low - exact).norm() <= 0.01 * exact.norm()
 
 
 def test_bfloat16_on_float32_kernel_and_under_autocast():

@@ -1,8 +1,9 @@
 """Softmax attention over many keys, computed one block of queries at a time.
 
 Pyramid attention matches every query patch against every key patch of every pyramid level.
-The score matrix has ``N x L`` entries (``L`` is about 3.3 N for the default pyramid), so
-it is never built whole: the softmax is per query, so query blocks are independent and exact.
+The score matrix has ``N x L`` entries (``L`` is about 3.3 N for the default pyramid). The
+softmax is per query, so query blocks are independent and exact: a forward pass holds one
+block at a time, and only training keeps all blocks (when they fit in ``keep_bytes``).
 
 Tensors use the column layout that ``unfold``/``fold`` produce, which lets every matrix
 product read its operands without a copy:
@@ -18,46 +19,78 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-__all__ = ["attend", "block_rows_for_budget", "DEFAULT_BLOCK_BYTES"]
+__all__ = ["attend", "block_rows", "DEFAULT_BLOCK_BYTES", "CACHE_BLOCK_BYTES",
+           "DEFAULT_KEEP_BYTES"]
 
-#: Default memory for one block of scores (the backward pass holds two such blocks).
+#: Upper bound of the memory of one block of scores (the backward pass holds two blocks).
 DEFAULT_BLOCK_BYTES = 128 * 2**20
+#: Preferred size of one block on CPU: the passes over a block (max, exp, sum, product
+#: with the gradient) then run in cache instead of memory, about 3-6x faster each.
+CACHE_BLOCK_BYTES = 8 * 2**20
+#: Blocks narrower than this many queries make the accumulating products slow.
+MIN_BLOCK_ROWS = 128
+#: When training, the exponentiated scores of the whole batch are kept for the backward
+#: pass if they fit in this many bytes (saves recomputing the matching: 1/10 of the flops).
+DEFAULT_KEEP_BYTES = 2 * 2**30
 
 
-def block_rows_for_budget(n_queries: int, n_keys: int, element_bytes: int,
-                          budget_bytes: int, buffers: int = 1) -> int:
-    """How many query rows fit in ``budget_bytes`` when each row holds ``n_keys`` scores.
+def block_rows(n_queries: int, n_keys: int, element_bytes: int, budget_bytes: int,
+               cache_bytes: int = CACHE_BLOCK_BYTES) -> int:
+    """Queries per block: about ``cache_bytes`` of scores (at least ``MIN_BLOCK_ROWS``
+    queries), never more than ``budget_bytes`` allows, at least one, at most all.
 
-    Blocks are taken per sample, so the batch size does not enter the budget.
-
-    >>> block_rows_for_budget(10_000, 1_000, 4, 400_000)
+    >>> block_rows(10_000, 1_000, 4, 10**9, cache_bytes=400_000)
+    128
+    >>> block_rows(10_000, 1_000, 4, 400_000, cache_bytes=4_000_000)
     100
-    >>> block_rows_for_budget(10, 1_000, 4, 400_000)
+    >>> block_rows(10, 1_000, 4, 10**9)
     10
     """
-    per_row = max(1, n_keys) * element_bytes * buffers
-    return int(max(1, min(n_queries, budget_bytes // per_row)))
+    per_row = max(1, n_keys) * element_bytes
+    rows = min(max(MIN_BLOCK_ROWS, cache_bytes // per_row), budget_bytes // per_row)
+    return int(max(1, min(n_queries, rows)))
 
 
 class _BlockwiseAttention(torch.autograd.Function):
-    """Exact softmax attention with a backward pass that recomputes scores block by block.
+    """Exact softmax attention, one block of queries at a time, forward and backward.
 
     A block of scores is kept as ``L x rows`` (one column per query): the matching product
-    ``keys^T @ queries`` then has the long dimension first, which runs markedly faster
-    on CPU BLAS than the ``rows x L`` orientation, and the aggregation ``values @ probs``
-    lands directly in the output's column layout.
+    ``keys^T @ queries`` then has the long dimension first, which runs markedly faster on
+    CPU BLAS than ``rows x L``, and ``values @ probs`` lands in the output's column layout.
+
+    Matching, softmax and the query/key gradients are computed in the queries' dtype
+    (float32 or float64). Values may be bfloat16/float16: the aggregation and the value-side
+    gradients then run as low-precision matrix products on probabilities in [0, 1].
+
+    The backward pass either reuses the exponentiated scores kept by the forward pass
+    (when ``keep`` was granted: training sizes, where they fit) or recomputes them.
     """
 
     @staticmethod
-    def forward(ctx, queries, keys, values, scale, budget_bytes):  # noqa: D102
+    def forward(ctx, queries, keys, values, scale, budget_bytes, keep):  # noqa: D102
+        # Products here pick their own dtypes; autocast (which the engine may also restore
+        # for the backward pass) must not recast them.
+        with torch.autocast(queries.device.type, enabled=False):
+            return _BlockwiseAttention._forward(ctx, queries, keys, values, scale,
+                                                budget_bytes, keep)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: D102
+        with torch.autocast(grad_out.device.type, enabled=False):
+            return _BlockwiseAttention._backward(ctx, grad_out)
+
+    @staticmethod
+    def _forward(ctx, queries, keys, values, scale, budget_bytes, keep):
         batch, _, n_queries = queries.shape
         n_keys = keys.shape[2]
+        low = values.dtype if values.dtype != queries.dtype else None
+        cache = CACHE_BLOCK_BYTES if queries.device.type == "cpu" else budget_bytes // 2
+        rows = block_rows(n_queries, n_keys, queries.element_size(), budget_bytes // 2, cache)
         out = queries.new_empty(batch, values.shape[1], n_queries)
-        logsumexp = queries.new_empty(batch, n_queries)
-        rows = block_rows_for_budget(n_queries, n_keys, queries.element_size(),
-                                     budget_bytes)
+        # per query: log-sum-exp of the scores, or (when kept) the column sum of the block
+        norms = queries.new_empty(batch, n_queries)
+        kept = []
         for b in range(batch):
             keys_rows = keys[b].t().contiguous()  # L x d
             for start in range(0, n_queries, rows):
@@ -67,110 +100,123 @@ class _BlockwiseAttention(torch.autograd.Function):
                 col_max = scores.amax(dim=0, keepdim=True)
                 scores.sub_(col_max).exp_()
                 col_sum = scores.sum(dim=0, keepdim=True)
+                probs = scores if low is None else scores.to(low)
                 # Normalising after the product costs e divisions per query instead of L.
-                out[b, :, start:stop] = torch.mm(values[b], scores).div_(col_sum)
-                logsumexp[b, start:stop] = (col_max + col_sum.log()).squeeze(0)
-        ctx.save_for_backward(queries, keys, values, out, logsumexp)
+                out[b, :, start:stop] = torch.mm(values[b], probs).to(out.dtype).div_(col_sum)
+                if keep:
+                    kept.append(scores)
+                    norms[b, start:stop] = col_sum.squeeze(0)
+                else:
+                    norms[b, start:stop] = (col_max + col_sum.log()).squeeze(0)
+        ctx.save_for_backward(queries, keys, values, out, norms)
+        ctx.kept = kept
+        ctx.rows = rows
         ctx.scale = scale
-        ctx.budget_bytes = budget_bytes
         return out
 
     @staticmethod
-    def backward(ctx, grad_out):  # noqa: D102
-        queries, keys, values, out, logsumexp = ctx.saved_tensors
-        scale = ctx.scale
-        batch, _, n_queries = queries.shape
+    def _backward(ctx, grad_out):
+        queries, keys, values, out, norms = ctx.saved_tensors
+        kept = ctx.kept
+        scale, rows = ctx.scale, ctx.rows
+        batch, dim, n_queries = queries.shape
         n_keys = keys.shape[2]
+        low = values.dtype if values.dtype != queries.dtype else None
         need_q, need_k, need_v = ctx.needs_input_grad[:3]
+        # Gradients of keys and values accumulate over blocks as L x d and L x e: with the
+        # long dimension first, these products run faster than as d x L and e x L.
         grad_q = torch.zeros_like(queries) if need_q else None
-        grad_k = torch.zeros_like(keys) if need_k else None
-        grad_v = torch.zeros_like(values) if need_v else None
-        # d softmax: dS = P * (dP - colsum(dO * O)), P recomputed from the saved logsumexp.
+        grad_k = queries.new_zeros(batch, n_keys, dim) if need_k else None
+        grad_v = queries.new_zeros(batch, n_keys, values.shape[1]) if need_v else None
+        # d softmax: dS = P * (dP - colsum(dO * O)).
         delta = (grad_out * out).sum(dim=1)
-        rows = block_rows_for_budget(n_queries, n_keys, queries.element_size(),
-                                     ctx.budget_bytes, buffers=2)
+        ones = queries.new_ones(n_keys, 1)
+        block = 0
         for b in range(batch):
-            keys_rows = keys[b].t().contiguous()
+            if not kept:
+                keys_aug = torch.cat([keys[b].t(), ones], dim=1)    # L x (d+1)
+            if low is None:
+                # [V; 1]^T [g; -delta] = V^T g - delta in one product (no pass over L x rows)
+                values_aug = torch.cat([values[b].t(), ones], dim=1)  # L x (e+1)
             for start in range(0, n_queries, rows):
                 stop = min(start + rows, n_queries)
                 q_block = queries[b, :, start:stop]
                 g_block = grad_out[b, :, start:stop]
-                probs = torch.mm(keys_rows, q_block * scale)
-                probs.sub_(logsumexp[b, None, start:stop]).exp_()
+                d_block = delta[b, None, start:stop]
+                if kept:
+                    # unnormalised exponentials: fold 1/column sum into the few gradients
+                    probs = kept[block]
+                    block += 1
+                    inverse = norms[b, None, start:stop].reciprocal()
+                    g_block, d_block = g_block * inverse, d_block * inverse
+                else:
+                    shifted = torch.cat([q_block * scale, -norms[b, None, start:stop]])
+                    probs = torch.mm(keys_aug, shifted).exp_()
                 if need_v:
-                    grad_v[b].addmm_(g_block, probs.t())
+                    if low is None:
+                        grad_v[b].addmm_(probs, g_block.t())
+                    else:
+                        grad_v[b].add_(torch.mm(probs.to(low), g_block.t().to(low)))
                 if need_q or need_k:
-                    grad_scores = torch.mm(values[b].t(), g_block)
-                    grad_scores.sub_(delta[b, None, start:stop]).mul_(probs)
+                    if low is None:
+                        grad_scores = torch.mm(values_aug, torch.cat([g_block, -d_block]))
+                        grad_scores.mul_(probs)
+                    else:
+                        # delta from the same rounded products (not from the output): the
+                        # difference below then carries no bfloat16 cancellation error
+                        grad_scores = torch.mm(values[b].t(), g_block.to(low)).float()
+                        grad_scores.mul_(probs)
+                        correction = grad_scores.sum(dim=0, keepdim=True)
+                        if kept:
+                            correction.mul_(inverse)
+                        grad_scores.addcmul_(probs, correction, value=-1.0)
                     if need_q:
                         grad_q[b, :, start:stop] = torch.mm(keys[b], grad_scores).mul_(scale)
                     if need_k:
-                        grad_k[b].addmm_(q_block, grad_scores.t(), alpha=scale)
-        return grad_q, grad_k, grad_v, None, None
-
-
-def _split_high_low(t: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    high = t.to(dtype)
-    low = (t - high.to(t.dtype)).to(dtype)
-    return high, low
-
-
-def _attend_split_precision(queries, keys, values, scale, budget_bytes):
-    """Low-precision attention whose scores keep about 16 mantissa bits.
-
-    Queries and keys (float32) are split into high and low halves in the values' dtype;
-    ``[qh, qh, ql] . [kh, kl, kh] = qh.kh + qh.kl + ql.kh`` recovers the float32 product to
-    about 2^-16 relative while running on low-precision matrix units. The softmax and the
-    accumulation happen in float32 inside ``scaled_dot_product_attention``; only the
-    aggregation of values sees bfloat16/float16 probabilities.
-    """
-    low = values.dtype
-    q_high, q_low = _split_high_low(queries.transpose(1, 2), low)
-    k_high, k_low = _split_high_low(keys.transpose(1, 2), low)
-    q3 = torch.cat([q_high, q_high, q_low], dim=-1)
-    k3 = torch.cat([k_high, k_low, k_high], dim=-1)
-    v = values.transpose(1, 2)
-    width = max(q3.shape[-1], v.shape[-1])
-    # Fused CPU kernels need one head size for queries, keys and values: pad with zeros.
-    q3 = F.pad(q3, (0, width - q3.shape[-1]))
-    k3 = F.pad(k3, (0, width - k3.shape[-1]))
-    v_padded = F.pad(v, (0, width - v.shape[-1]))
-    n_queries, n_keys = q3.shape[1], k3.shape[1]
-    rows = block_rows_for_budget(n_queries, n_keys, 4, budget_bytes, buffers=2)
-    blocks = []
-    for start in range(0, n_queries, rows):
-        block = F.scaled_dot_product_attention(
-            q3[:, None, start:start + rows], k3[:, None], v_padded[:, None], scale=scale)
-        blocks.append(block[:, 0, :, : v.shape[-1]])
-    return torch.cat(blocks, dim=1).transpose(1, 2)
+                        grad_k[b].addmm_(grad_scores, q_block.t(), alpha=scale)
+        if need_k:
+            grad_k = grad_k.transpose(1, 2).contiguous()
+        if need_v:
+            grad_v = grad_v.transpose(1, 2).to(values.dtype, memory_format=torch.contiguous_format)
+        return grad_q, grad_k, grad_v, None, None, None
 
 
 def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float,
-           budget_bytes: int = DEFAULT_BLOCK_BYTES) -> torch.Tensor:
+           budget_bytes: int = DEFAULT_BLOCK_BYTES,
+           keep_bytes: int = DEFAULT_KEEP_BYTES) -> torch.Tensor:
     """``values @ softmax(scale * keys^T queries)`` in column layout, blockwise and exact.
 
-    Float32/float64 inputs take the exact blockwise kernel (memory-frugal forward and
-    backward). When ``values`` are bfloat16/float16 while ``queries``/``keys`` are float32,
-    the split-precision low-precision kernel is used.
+    Matching and softmax run in the dtype of ``queries`` (float32 or float64). If
+    ``values`` are bfloat16/float16, the aggregation and its gradients are low-precision
+    matrix products with float32 accumulation (the probabilities are in [0, 1], so little is
+    lost); otherwise values are computed in the queries' dtype.
 
     Args:
         queries: ``B x d x N``.
         keys: ``B x d x L`` (already normalised).
         values: ``B x e x L``.
         scale: softmax scale (10 in the paper).
-        budget_bytes: memory allowed for one block of scores.
+        budget_bytes: memory allowed for one block of scores (the backward pass holds two).
+        keep_bytes: when gradients are wanted and the scores of the whole batch fit in this
+            many bytes, the backward pass reuses them instead of recomputing them.
 
     Returns:
-        ``B x e x N`` tensor in the dtype of ``values``.
+        ``B x e x N`` tensor in the dtype of ``queries``.
 
     >>> q, k, v = torch.randn(1, 4, 5), torch.randn(1, 4, 7), torch.randn(1, 3, 7)
     >>> full = v[0] @ torch.softmax(2.0 * k[0].t() @ q[0], dim=0)
     >>> torch.allclose(attend(q, k, v, 2.0)[0], full, atol=1e-6)
     True
     """
-    if values.dtype in (torch.bfloat16, torch.float16):
-        return _attend_split_precision(queries, keys, values, scale, budget_bytes)
     if not math.isfinite(scale):
         raise ValueError(f"softmax scale must be finite, got {scale}")
-    return _BlockwiseAttention.apply(queries, keys, values.to(queries.dtype), float(scale),
-                                     int(budget_bytes))
+    if not queries.is_floating_point() or queries.dtype in (torch.bfloat16, torch.float16):
+        raise TypeError(f"queries and keys must be float32 or float64, got {queries.dtype}")
+    if values.dtype not in (torch.bfloat16, torch.float16):
+        values = values.to(queries.dtype)
+    batch, _, n_queries = queries.shape
+    wants_grad = torch.is_grad_enabled() and any(
+        t.requires_grad for t in (queries, keys, values))
+    keep = wants_grad and batch * n_queries * keys.shape[2] * queries.element_size() <= keep_bytes
+    return _BlockwiseAttention.apply(queries, keys.to(queries.dtype), values, float(scale),
+                                     int(budget_bytes), keep)

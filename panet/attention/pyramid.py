@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from panet.attention.kernel import DEFAULT_BLOCK_BYTES, attend
+from panet.attention.kernel import DEFAULT_BLOCK_BYTES, DEFAULT_KEEP_BYTES, attend
 from panet.hardware import has_fast_low_precision
 
 __all__ = ["PyramidAttention", "PointwiseEmbedding", "pyramid_level_size", "resize_level",
@@ -89,9 +89,13 @@ class PyramidAttention(nn.Module):
             for 3x3 patches, not 9).
         key_eps: lower bound of a key patch norm before division.
         block_bytes: memory budget for one block of matching scores.
-        low_precision_kernel: for bfloat16/float16 input: ``"native"`` runs the matching in
-            split precision on low-precision matrix units, ``"float32"`` computes in float32
-            and casts back, ``"auto"`` picks native only where the hardware has it.
+        keep_bytes: when training, the scores of the whole batch are kept for the backward
+            pass if they fit in this many bytes (faster); ``0`` always recomputes them.
+        low_precision_kernel: for bfloat16/float16 input or autocast: ``"native"`` runs the
+            aggregation of values (2/3 of the flops) and its gradients as low-precision
+            matrix products while matching stays float32; ``"float32"`` computes everything
+            in float32; ``"auto"`` picks native only where the hardware has fast
+            low-precision matrix products (detected, see ``panet.hardware``).
 
     Example:
         >>> attention = PyramidAttention(channels=16, reduction=2)
@@ -104,7 +108,8 @@ class PyramidAttention(nn.Module):
                  softmax_scale: float = 10.0, res_scale: float = 1.0,
                  resample: Resample = "legacy", output_divisor: float = 4.0,
                  key_eps: float = 1e-4, block_bytes: int = DEFAULT_BLOCK_BYTES,
-                 low_precision_kernel: LowPrecisionKernel = "auto") -> None:
+                 low_precision_kernel: LowPrecisionKernel = "auto",
+                 keep_bytes: int = DEFAULT_KEEP_BYTES) -> None:
         super().__init__()
         if channels < 1 or reduction < 1 or channels % reduction:
             raise ValueError(f"channels ({channels}) must be a positive multiple of "
@@ -121,6 +126,8 @@ class PyramidAttention(nn.Module):
                              f"got {low_precision_kernel!r}")
         if output_divisor <= 0 or key_eps <= 0 or block_bytes <= 0:
             raise ValueError("output_divisor, key_eps and block_bytes must be positive")
+        if keep_bytes < 0:
+            raise ValueError(f"keep_bytes must be non-negative, got {keep_bytes}")
         self.channels = channels
         self.reduction = reduction
         self.scales = scales
@@ -131,6 +138,7 @@ class PyramidAttention(nn.Module):
         self.output_divisor = float(output_divisor)
         self.key_eps = float(key_eps)
         self.block_bytes = int(block_bytes)
+        self.keep_bytes = int(keep_bytes)
         self.low_precision_kernel: LowPrecisionKernel = low_precision_kernel
         embed = channels // reduction
         self.query = PointwiseEmbedding(channels, embed)   # θ, applied to x only
@@ -190,11 +198,13 @@ class PyramidAttention(nn.Module):
             keys, values = [], []
             for level in self.levels(precise):
                 keys.append(F.unfold(self.key(level, match_dtype), **unfold))
-                values.append(F.unfold(self.value(level, kernel_dtype), **unfold))
+                # embedded in float32 (a bfloat16 1x1 conv loses its weight gradient), then
+                # rounded for the low-precision aggregation
+                values.append(F.unfold(self.value(level, match_dtype), **unfold).to(kernel_dtype))
             keys = torch.cat(keys, dim=2)
             keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(self.key_eps)
             gathered = attend(queries, keys, torch.cat(values, dim=2), self.softmax_scale,
-                              self.block_bytes)
+                              self.block_bytes, self.keep_bytes)
             out = F.fold(gathered, (height, width), **unfold) / self.output_divisor
             return out.to(x.dtype) + self.res_scale * x
 

@@ -28,7 +28,7 @@ from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, RestorationDa
 from panet.data.device_batches import DeviceBatches
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
 from panet.files import atomic_output
-from panet.hardware import has_fast_low_precision
+from panet.hardware import autocast_dtype as hardware_autocast_dtype
 from panet.metrics import psnr
 from panet.models import create_model
 from panet.train.config import ConfigError, TrainConfig, config_to_dict
@@ -47,16 +47,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` (None: plain float32)."""
-    if precision == "fp32":
-        return None
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if has_fast_low_precision(device, torch.bfloat16) else None
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("train.precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
-    return torch.bfloat16 if precision == "bf16" else torch.float16
+    """The autocast dtype for ``train.precision`` (None: plain float32); see
+    :func:`panet.hardware.autocast_dtype`."""
+    try:
+        return hardware_autocast_dtype(precision, device)
+    except ValueError as error:
+        raise ConfigError(f"train.{error}") from None
 
 
 def make_task(config: TrainConfig):

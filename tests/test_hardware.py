@@ -1,0 +1,65 @@
+"""Precision choices: detected from the machine (flags and a timing), never assumed."""
+
+import pytest
+import torch
+
+from panet import hardware
+from panet.hardware import PRECISIONS, autocast_dtype, has_fast_low_precision, precision_plan
+
+
+@pytest.fixture
+def fake_cpu(monkeypatch):
+    """A CPU with or without native bfloat16 and a given measured speed-up."""
+    def make(native: bool, speedup: float):
+        monkeypatch.setattr(hardware, "_cpu_has_native_bfloat16", lambda: native)
+        monkeypatch.setattr(hardware, "_cpu_low_precision_speedup", lambda dtype: speedup)
+    return make
+
+
+@pytest.mark.parametrize("native, speedup, fast", [
+    (True, 3.0, True),      # AMX-class: native and measured faster
+    (True, 0.6, False),     # flags present but the product is slower here: not used
+    (False, 3.0, False),    # no native support: emulated, never chosen
+])
+def test_bfloat16_is_used_only_where_native_and_measured_faster(fake_cpu, native, speedup,
+                                                                fast):
+    fake_cpu(native, speedup)
+    assert has_fast_low_precision("cpu", torch.bfloat16) is fast
+    assert autocast_dtype("auto", "cpu") == (torch.bfloat16 if fast else None)
+    plan = precision_plan("bf16", "cpu")
+    assert ("aggregation of values in bfloat16" in plan) is fast
+    assert precision_plan("auto", "cpu") == (plan if fast else "float32 everywhere")
+
+
+def test_float32_is_never_low_precision():
+    assert not has_fast_low_precision("cpu", torch.float32)
+    assert autocast_dtype("fp32", "cpu") is None
+    assert autocast_dtype("bf16", "cpu") is torch.bfloat16
+
+
+def test_bad_precisions_are_refused():
+    with pytest.raises(ValueError, match="CUDA"):
+        autocast_dtype("fp16", "cpu")
+    with pytest.raises(ValueError, match="one of"):
+        autocast_dtype("half", "cpu")
+    assert "not available" in precision_plan("fp16", "cpu")
+    assert set(PRECISIONS) == {"auto", "fp32", "bf16", "fp16"}
+
+
+def test_speedup_probe_measures_this_cpu():
+    hardware._cpu_low_precision_speedup.cache_clear()
+    speedup = hardware._cpu_low_precision_speedup(torch.bfloat16, size=128)
+    assert speedup > 0
+
+
+def test_attention_follows_the_detection(fake_cpu):
+    """Under bfloat16 autocast the attention aggregates in bfloat16 exactly when the
+    machine is found fast, and computes in float32 otherwise."""
+    from panet import PyramidAttention
+
+    block = PyramidAttention(channels=8, reduction=2)
+    x = torch.randn(1, 8, 6, 6)
+    for fast in (True, False):
+        fake_cpu(fast, 3.0)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert block._kernel_dtype(x) == (torch.bfloat16 if fast else torch.float32)
