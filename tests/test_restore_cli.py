@@ -138,3 +138,29 @@ def test_jpeg_quality_of_a_jpeg_input_is_reported(tmp_path, weights, capsys):
     assert main(["restore", str(source), "-o", str(tmp_path / "out.png"), "--task", "jpeg",
                  "--model", weights["gray"]]) == 0
     assert "JPEG quality 23 read from the file" in capsys.readouterr().out
+
+
+def test_restore_file_library_call_equals_the_command(tmp_path, weights):
+    """The command is a thin loop over panet.restore_files: calling the library directly
+    writes the same pixels, keeps alpha and 16 bits, and reports the tile plan."""
+    from panet.checkpoints import load_model
+    from panet.restore_files import ModelPool, RestoreOptions, output_target, restore_file
+
+    rng = np.random.default_rng(1)
+    source = _image(tmp_path / "in.png", (20, 24, 3), alpha=rng.random((20, 24, 1)),
+                    bit_depth=16)
+    by_command = tmp_path / "command.png"
+    assert main(["restore", source, "-o", str(by_command), "--task", "denoise", "--model",
+                 weights["color"], "--tile", "16", "--overlap", "4", "--quiet"]) == 0
+    model = load_model(weights["color"]).eval()
+    planned = []
+    target = output_target(source, "in.png", None)
+    assert target == str(tmp_path / "in_panet.png")
+    restore_file(source, target, ModelPool(model, "denoise", None, fixed=True),
+                 RestoreOptions(task="denoise", tile=16, overlap=4, sigma=10),
+                 on_plan=lambda total: planned.append(total))
+    direct, command = load_image(target), load_image(by_command)
+    assert planned == [4]            # 20x24 in 16-px tiles overlapping by 4: 2 x 2 tiles
+    assert direct.bit_depth == command.bit_depth == 16
+    assert np.array_equal(direct.pixels, command.pixels)
+    assert np.array_equal(direct.alpha, command.alpha)

@@ -1,0 +1,199 @@
+"""``panet eval``: paper-style tables and figures."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from panet.cli.common import CommandError, file_slug, precision_dtype, resolve_model
+
+
+_DEFAULT_BASELINES = {"denoise": ["input", "cbm3d"], "denoise-gray": ["input", "cbm3d"],
+                      "demosaic": ["menon", "malvar", "bilinear"],
+                      "jpeg": ["input", "bm3d-deblock"], "jpeg-color": ["input", "bm3d-deblock"],
+                      "sr": ["bicubic"]}
+
+
+def _eval_datasets(text: str) -> dict[str, str]:
+    from panet.data.photos import SET_NAMES, default_root, read_index, set_folder
+
+    datasets: dict[str, str] = {}
+    for item in [t.strip() for t in text.split(",") if t.strip()]:
+        roles = {name: role for role, name in SET_NAMES.items()}
+        if item in roles:
+            folder = set_folder(default_root(), roles[item])
+            if not read_index(default_root(), roles[item]):
+                raise CommandError(f"{item} is not prepared in {default_root()}; run "
+                                   f"'panet data fetch {roles[item]}' first")
+            datasets[item] = folder
+        elif os.path.isdir(item):
+            datasets[os.path.basename(os.path.normpath(item))] = item
+        else:
+            raise CommandError(f"{item!r} is neither a folder nor a prepared set "
+                               f"({', '.join(SET_NAMES.values())})")
+    if not datasets:
+        raise CommandError("--dataset names no dataset")
+    return datasets
+
+
+def _eval_models(args: argparse.Namespace, levels: list) -> list:
+    """``[LABEL=]NAME|FILE[@LEVEL]`` items; ``none`` for baselines only."""
+    from panet.evaluate import Network
+    from panet.evaluate.runner import TASKS
+
+    dtype = precision_dtype(args.precision, getattr(args, "device", "cpu"))
+    text = args.models
+    if text is None:   # the task's default model (shipped weights first; one per SR scale)
+        items = [(None, s) for s in levels] if args.task == "sr" else [(None, None)]
+    elif text.strip().lower() == "none":
+        return []
+    else:
+        items = [(t.strip(), None) for t in text.split(",") if t.strip()]
+    methods = []
+    for item, scale in items:
+        label, level = None, None
+        if item and "=" in item:
+            label, item = item.split("=", 1)
+        if item and "@" in item:
+            item, level = item.rsplit("@", 1)
+        task = TASKS[args.task]   # denoise-gray: the gray shipped model of task denoise
+        model, random_weights = resolve_model(item, task.restore_task or task.name, scale,
+                                               task.channels if task.channels == 1 else None)
+        default = getattr(model, "shipped_name", None) or f"{model.architecture} (default)"
+        name = label or (os.path.splitext(os.path.basename(item))[0] if item and
+                         os.path.isfile(item) else (item or default))
+        if random_weights:
+            name += " (random weights)"
+            print(f"panet: warning: {item or 'the default model'} has no trained weights yet; "
+                  "its row shows what RANDOM weights do", file=sys.stderr)
+        methods.append(Network(name=name, model=model, task=args.task, level=level,
+                               protocol=args.protocol, tile=args.tile, overlap=args.overlap,
+                               ensemble=args.ensemble, dtype=dtype,
+                               restore_task=task.restore_task))
+    return methods
+
+
+def _eval_baselines(args: argparse.Namespace) -> list:
+    from panet.evaluate import MissingPackage, baseline
+
+    explicit = args.baselines is not None
+    names = _DEFAULT_BASELINES[args.task] if not explicit else \
+        [t.strip() for t in args.baselines.split(",") if t.strip() and t.strip() != "none"]
+    methods = []
+    for name in names:
+        try:
+            method = baseline(name)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if args.task not in method.tasks:
+            raise CommandError(f"baseline {name!r} does not do task {args.task} (it does "
+                               f"{', '.join(method.tasks)})")
+        try:
+            method.check_available()
+        except MissingPackage as error:
+            if explicit:
+                raise CommandError(f"{name}: {error}") from None
+            print(f"panet: note: skipping baseline {name}: {error}", file=sys.stderr)
+            continue
+        methods.append(method)
+    return methods
+
+
+def run(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    from panet import __version__
+    from panet.evaluate import (comparison_figure, csv_table, evaluate, json_report,
+                                markdown_table, parse_levels)
+    from panet.files import atomic_output
+    from panet.hardware import describe_machine
+    from panet.io import write_image
+
+    levels = parse_levels(args.task, args.levels)
+    if args.crop is not None and args.crop < 8:
+        raise CommandError(f"--crop must be at least 8 pixels, got {args.crop}")
+    if args.limit is not None and args.limit < 1:
+        raise CommandError(f"--limit must be at least 1, got {args.limit}")
+    datasets = _eval_datasets(args.dataset)
+    methods = _eval_baselines(args) + _eval_models(args, levels)
+    if not methods:
+        raise CommandError("nothing to evaluate: no models and no baselines")
+    out = args.out or os.path.join("eval", args.task)
+    os.makedirs(out, exist_ok=True)
+
+    def show(score) -> None:
+        if not args.quiet:
+            print(f"{score.dataset} {score.level} {score.image}: {score.method} "
+                  f"{score.psnr:.2f} dB / {score.ssim:.4f} ({score.seconds:.1f} s)", flush=True)
+
+    def save(score, restored) -> None:
+        folder = os.path.join(out, "images", score.method.replace("/", "_").replace(" ", "_"),
+                              file_slug(f"{score.dataset}-{score.level}"))
+        os.makedirs(folder, exist_ok=True)
+        write_image(os.path.join(folder, os.path.splitext(score.image)[0] + ".png"), restored)
+
+    result = evaluate(args.task, levels, datasets, methods, crop=args.crop, limit=args.limit,
+                      seed=args.seed, figure_image=args.figure_image, on_result=show,
+                      save=save if args.save_images else None)
+    metadata = {"command": "panet " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("panet")
+                else None, "panet": __version__, "torch": torch.__version__,
+                "python": platform.python_version(), "machine": describe_machine(),
+                "protocol": args.protocol, "crop": args.crop, "limit": args.limit,
+                "seed": args.seed, "ensemble": args.ensemble, "precision": args.precision}
+    files = {"results.md": markdown_table(result), "results.csv": csv_table(result),
+             "results.json": json_report(result, metadata)}
+    for name, text in files.items():
+        with atomic_output(os.path.join(out, name)) as temporary:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    figures = []
+    for dataset, level in result.figure_images:
+        path = os.path.join(out, f"figure-{args.task}-{dataset}-{file_slug(level)}.png")
+        comparison_figure(result, dataset, level, path)
+        figures.append(path)
+    print()
+    print(files["results.md"])
+    print(f"wrote {', '.join(os.path.join(out, n) for n in files)} and "
+          f"{len(figures)} figure(s) in {out}")
+    return 0
+
+
+def register(commands) -> None:
+    """Add the command's parser to ``commands`` (an argparse subparsers object)."""
+    evaluation = commands.add_parser("eval", help="paper-style tables and figures: networks "
+                                     "beside classical methods on degraded test images")
+    evaluation.add_argument("--task", required=True,
+                            choices=["denoise", "denoise-gray", "demosaic", "jpeg", "jpeg-color",
+                                     "sr"],
+                            help="jpeg is the paper's CAR on Y; jpeg-color works on RGB; "
+                                 "denoise-gray on the luma of the test images")
+    evaluation.add_argument("--levels", required=True, help="comma list: sigmas (denoise), "
+                            "Bayer patterns (demosaic), qualities (jpeg), scales (sr)")
+    evaluation.add_argument("--dataset", default="offline-mini", help="comma list of prepared "
+                            "set names (offline-mini) or image folders")
+    evaluation.add_argument("--models", help="comma list of [LABEL=]NAME|FILE[@LEVEL] "
+                            "(@LEVEL: a non-blind model scored at that level only); 'none'")
+    evaluation.add_argument("--baselines", help="comma list of input, cbm3d, bm3d-deblock, "
+                            "menon, malvar, bilinear, bicubic; 'none' (default: the task's)")
+    evaluation.add_argument("--protocol", choices=["paper", "default"], default="paper",
+                            help="paper: the authors' chop (default); default: --tile tiles")
+    evaluation.add_argument("--tile", type=int, help="tile size with --protocol default "
+                            "(default: whole image)")
+    evaluation.add_argument("--overlap", type=int, default=16)
+    evaluation.add_argument("--ensemble", action="store_true", help="self-ensemble (x8)")
+    evaluation.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                            default="fp32", help="fp32 (default) for comparable tables")
+    evaluation.add_argument("--crop", type=int, help="centre crops of this input size "
+                            "instead of whole images (faster)")
+    evaluation.add_argument("--limit", type=int, help="first N images of each dataset only")
+    evaluation.add_argument("--seed", type=int, default=0, help="degradation seed")
+    evaluation.add_argument("--figure-image", help="part of the file name of the image shown "
+                            "in the figures (default: the first)")
+    evaluation.add_argument("--save-images", action="store_true",
+                            help="also write every output under OUT/images")
+    evaluation.add_argument("--out", help="output folder (default: eval/TASK)")
+    evaluation.add_argument("--quiet", action="store_true")
+    evaluation.set_defaults(run=run)

@@ -1,0 +1,130 @@
+"""``panet restore``: restore image files, folders and glob patterns."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from panet.cli.common import CommandError, precision_dtype, resolve_model
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    if args.sigma is not None and args.sigma < 0:
+        raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        raise CommandError(f"--quality must be from 1 to 100, got {args.quality}")
+    if args.max_memory <= 0:
+        raise CommandError(f"--max-memory must be positive, got {args.max_memory}")
+    if args.tile is not None and args.overlap is not None and args.tile <= args.overlap:
+        raise CommandError(f"--tile ({args.tile}) must be larger than --overlap ({args.overlap})")
+    if args.overlap is not None and args.overlap < 0:
+        raise CommandError(f"--overlap must be non-negative, got {args.overlap}")
+    if args.task == "sr" and args.model is None and args.scale not in (None, 2, 3, 4):
+        raise CommandError(f"--scale {args.scale}: the shipped SR models are x2, x3 and x4; "
+                           "pass --model for another factor")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from panet.io import FORMATS
+    from panet.restore import model_scale
+    from panet.restore_files import (ModelPool, RestoreOptions, expand_inputs, output_target,
+                                     restore_file)
+
+    _check_arguments(args)
+    model, random_weights = resolve_model(args.model, args.task, args.scale)
+    scale = model_scale(model)
+    if args.task == "sr" and args.scale and args.scale != scale:
+        raise CommandError(f"the model upscales x{scale}, not x{args.scale}")
+    if (args.task == "sr") != (scale > 1):
+        raise CommandError(f"a x{scale} model does not fit task {args.task}")
+    if args.task == "denoise" and args.model is None and args.sigma is not None \
+            and args.sigma > 75:
+        print(f"panet: warning: the shipped denoisers were trained for sigma 0-75; sigma "
+              f"{args.sigma:g} is outside that range and will be under-smoothed",
+              file=sys.stderr)
+    if random_weights:
+        print("panet: warning: no trained weights for this model yet; it has RANDOM weights "
+              "and will not restore anything (pass --model PATH to trained weights)",
+              file=sys.stderr)
+    device = torch.device(args.device)
+    models = ModelPool(model, args.task, args.scale, fixed=args.model is not None,
+                       device=device)
+    options = RestoreOptions(
+        task=args.task, pattern=args.pattern, sigma=args.sigma, quality=args.quality,
+        tile=args.tile, overlap=args.overlap, max_memory_bytes=int(args.max_memory * 2**30),
+        ensemble=args.ensemble, protocol=args.protocol,
+        dtype=precision_dtype(args.precision, args.device), device=device)
+    try:
+        files = expand_inputs(args.inputs, args.recursive)
+    except FileNotFoundError as error:
+        raise CommandError(str(error)) from None
+    single = len(files) == 1 and os.path.isfile(args.inputs[0]) and len(args.inputs) == 1
+    out_is_file = bool(args.output) and single and \
+        os.path.splitext(args.output)[1].lower() in FORMATS
+    failed = skipped = 0
+    bar = tqdm(files, unit="image", disable=args.quiet or len(files) < 2)
+    for path, relative in bar:
+        target = output_target(path, relative, args.output, out_is_file)
+        if os.path.abspath(target) == os.path.abspath(path):
+            print(f"panet: error: {path}: the output would overwrite the input", file=sys.stderr)
+            failed += 1
+            continue
+        if os.path.exists(target) and not args.overwrite:
+            skipped += 1
+            continue
+        bars = []
+
+        def plan(total: int, name: str = os.path.basename(path)):
+            bars.append(tqdm(total=total, unit="tile", leave=False, desc=name,
+                             disable=args.quiet or total < 2))
+            return lambda: bars[0].update(1)
+
+        try:
+            note = restore_file(path, target, models, options, on_plan=plan)
+            if not args.quiet:
+                print(f"{path} -> {target}" + (f" ({note})" if note else ""))
+        except (ValueError, OSError, RuntimeError) as error:
+            print(f"panet: error: {str(error).splitlines()[0]}", file=sys.stderr)
+            failed += 1
+        finally:
+            for tiles in bars:
+                tiles.close()
+    if skipped:
+        print(f"{skipped} output(s) already existed and were skipped (--overwrite replaces them)")
+    return 1 if failed else 0
+
+
+def register(commands) -> None:
+    """Add the command's parser to ``commands`` (an argparse subparsers object)."""
+    restore = commands.add_parser("restore", help="restore images (files, folders, globs)")
+    restore.add_argument("inputs", nargs="+", metavar="INPUT")
+    restore.add_argument("-o", "--output", help="output file (one input) or folder")
+    restore.add_argument("--task", required=True, choices=["denoise", "demosaic", "jpeg", "sr"])
+    restore.add_argument("--sigma", type=float, help="noise level of the input (0-255). The "
+                         "shipped denoisers are blind (sigma 0-75), so it is optional: "
+                         "without it the level is estimated and reported")
+    restore.add_argument("--pattern", default="RGGB", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
+    restore.add_argument("--quality", type=int, help="JPEG quality of the input (optional: "
+                         "the shipped models are blind over 10-40; read from JPEG files)")
+    restore.add_argument("--scale", type=int, help="SR factor")
+    restore.add_argument("--model", help="registered model name or weights file")
+    restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")
+    restore.add_argument("--overlap", type=int,
+                         help="tile overlap in pixels (default: a sixth of the tile, 8 to 16)")
+    restore.add_argument("--max-memory", type=float, default=4.0,
+                         help="GiB for the whole process (sets the tile size; default 4)")
+    restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
+    restore.add_argument("--protocol", choices=["default", "paper"], default="default",
+                         help="paper: the authors' test-time chopping")
+    restore.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                         help="auto (default): bfloat16 only where this machine runs it "
+                              "faster than float32 ('panet env' says which)")
+    restore.add_argument("--device", default="cpu")
+    restore.add_argument("--recursive", action="store_true", help="descend into folders")
+    restore.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    restore.add_argument("--quiet", action="store_true")
+    restore.set_defaults(run=run)
