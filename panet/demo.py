@@ -16,11 +16,12 @@ import numpy as np
 from panet.degradations import imresize
 from panet.io import read_image, sample_image_path
 from panet.metrics import psnr, ssim
+from panet.tasks import FAMILIES, check_family, for_images
 
 __all__ = ["DemoResult", "run_demo", "DEFAULT_LEVELS"]
 
 #: The level each task's demo uses when none is given (sigma, pattern, quality, scale).
-DEFAULT_LEVELS = {"denoise": 25.0, "demosaic": "RGGB", "jpeg": 20, "sr": 2}
+DEFAULT_LEVELS = {family: for_images(family).default_level for family in FAMILIES}
 
 
 @dataclass
@@ -39,21 +40,15 @@ class DemoResult:
     seconds: float
 
 
-def _degradation(task: str, level: str):
-    """The eval task's degradation (same code as training and ``panet eval``) and a label;
+def _degradation(family: str, level):
+    """The task's degradation (same code as training and ``panet eval``) and a label;
     ``level`` is checked by that task's parser (``ValueError`` for a bad one)."""
-    from panet.evaluate.runner import TASKS
-
-    spec = TASKS["jpeg-color" if task == "jpeg" else task]   # restore's jpeg: colour images
+    spec = for_images(family, channels=3)   # the demo's picture is in colour
     try:
-        value = spec.parse(str(level))
+        value = spec.parse_level(str(level))
     except ValueError as error:
-        raise ValueError(f"level {level!r} does not suit task {task}: {error}") from None
-    label = {"denoise": f"noisy input (sigma {spec.label(value)[1:]})",
-             "demosaic": f"{value} mosaic (zeros where unsampled)",
-             "jpeg": f"JPEG at quality {value}",
-             "sr": f"bicubic x{value} upscaling"}[task]
-    return value, spec.degradation(value), label
+        raise ValueError(f"level {level!r} does not suit task {family}: {error}") from None
+    return value, spec.degradation(value), spec.describe(value)
 
 
 def run_demo(task: str = "denoise", level=None, image: str | None = None,
@@ -66,8 +61,7 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     from panet.pretrained import default_for
     from panet.restore import default_overlap, resolve_model, restore_pixels, tile_for_memory
 
-    if task not in DEFAULT_LEVELS:
-        raise ValueError(f"unknown task {task!r}; use denoise, demosaic, jpeg or sr")
+    check_family(task)
     level, degradation, label = _degradation(task, DEFAULT_LEVELS[task] if level is None
                                              else level)
     path = image or sample_image_path()
@@ -90,7 +84,8 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     restored, _ = restore_pixels(model, degraded, task=task, pattern=str(level), tile=tile,
                                  overlap=default_overlap(tile))
     seconds = time.perf_counter() - start
-    y, shave = (True, int(level)) if task == "sr" else (False, 0)
+    spec = for_images(task, channels=3)
+    y, shave = spec.y, spec.shave(level)
     baseline = np.clip(imresize(degraded, int(level)), 0, 1) if task == "sr" else degraded
     return DemoResult(path, name, label, degraded, restored,
                       psnr(baseline, clean, y=y, shave=shave),

@@ -139,7 +139,9 @@ def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave
 
 def paper_min_pixels(task: str) -> int:
     """The authors' chop threshold: 6800 pixels for denoising, 6400 for the other tasks."""
-    return 6800 if task == "denoise" else 6400
+    from panet.tasks import get_task
+
+    return get_task(task).paper_min_pixels
 
 
 def paper_chop_pieces(height: int, width: int, min_pixels: int, shave: int = 10) -> int:

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from panet.cli.common import CommandError, check_output, threads
+from panet.tasks import FAMILIES
 
 
 def run(args: argparse.Namespace) -> None:
@@ -40,7 +41,7 @@ def register(commands) -> None:
     """Add the command's parser to ``commands`` (an argparse subparsers object)."""
     demo = commands.add_parser("demo", help="degrade the bundled picture, restore it with the "
                                "shipped weights, print PSNR/SSIM against the original")
-    demo.add_argument("--task", default="denoise", choices=["denoise", "demosaic", "jpeg", "sr"])
+    demo.add_argument("--task", default="denoise", choices=FAMILIES)
     demo.add_argument("--level", help="sigma (denoise, default 25), Bayer pattern (demosaic, "
                       "RGGB), JPEG quality (jpeg, 20) or scale (sr, 2)")
     demo.add_argument("--image", help="a clean image to use instead of the bundled picture")

@@ -7,12 +7,7 @@ import os
 import sys
 
 from panet.cli.common import CommandError, file_slug, precision_dtype, resolve_model
-
-
-_DEFAULT_BASELINES = {"denoise": ["input", "cbm3d"], "denoise-gray": ["input", "cbm3d"],
-                      "demosaic": ["menon", "malvar", "bilinear"],
-                      "jpeg": ["input", "bm3d-deblock"], "jpeg-color": ["input", "bm3d-deblock"],
-                      "sr": ["bicubic"]}
+from panet.tasks import TASKS
 
 
 def _eval_datasets(text: str) -> dict[str, str]:
@@ -40,7 +35,7 @@ def _eval_datasets(text: str) -> dict[str, str]:
 def _eval_models(args: argparse.Namespace, levels: list) -> list:
     """``[LABEL=]NAME|FILE[@LEVEL]`` items; ``none`` for baselines only."""
     from panet.evaluate import Network
-    from panet.evaluate.runner import TASKS
+    from panet.tasks import get_task
 
     dtype = precision_dtype(args.precision, getattr(args, "device", "cpu"))
     text = args.models
@@ -57,8 +52,8 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
             label, item = item.split("=", 1)
         if item and "@" in item:
             item, level = item.rsplit("@", 1)
-        task = TASKS[args.task]   # denoise-gray: the gray shipped model of task denoise
-        model, random_weights = resolve_model(item, task.restore_task or task.name, scale,
+        task = get_task(args.task)   # denoise-gray: the gray shipped model of task denoise
+        model, random_weights = resolve_model(item, task.family, scale,
                                                task.channels if task.channels == 1 else None)
         default = getattr(model, "shipped_name", None) or f"{model.architecture} (default)"
         name = label or (os.path.splitext(os.path.basename(item))[0] if item and
@@ -69,8 +64,7 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
                   "its row shows what RANDOM weights do", file=sys.stderr)
         methods.append(Network(name=name, model=model, task=args.task, level=level,
                                protocol=args.protocol, tile=args.tile, overlap=args.overlap,
-                               ensemble=args.ensemble, dtype=dtype,
-                               restore_task=task.restore_task))
+                               ensemble=args.ensemble, dtype=dtype))
     return methods
 
 
@@ -78,7 +72,9 @@ def _eval_baselines(args: argparse.Namespace) -> list:
     from panet.evaluate import MissingPackage, baseline
 
     explicit = args.baselines is not None
-    names = _DEFAULT_BASELINES[args.task] if not explicit else \
+    from panet.tasks import get_task
+
+    names = list(get_task(args.task).baselines) if not explicit else \
         [t.strip() for t in args.baselines.split(",") if t.strip() and t.strip() != "none"]
     methods = []
     for name in names:
@@ -166,8 +162,7 @@ def register(commands) -> None:
     evaluation = commands.add_parser("eval", help="paper-style tables and figures: networks "
                                      "beside classical methods on degraded test images")
     evaluation.add_argument("--task", required=True,
-                            choices=["denoise", "denoise-gray", "demosaic", "jpeg", "jpeg-color",
-                                     "sr"],
+                            choices=list(TASKS),
                             help="jpeg is the paper's CAR on Y; jpeg-color works on RGB; "
                                  "denoise-gray on the luma of the test images")
     evaluation.add_argument("--levels", required=True, help="comma list: sigmas (denoise), "

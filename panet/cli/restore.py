@@ -7,6 +7,7 @@ import os
 import sys
 
 from panet.cli.common import CommandError, precision_dtype, resolve_model
+from panet.tasks import FAMILIES
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -103,7 +104,7 @@ def register(commands) -> None:
     restore = commands.add_parser("restore", help="restore images (files, folders, globs)")
     restore.add_argument("inputs", nargs="+", metavar="INPUT")
     restore.add_argument("-o", "--output", help="output file (one input) or folder")
-    restore.add_argument("--task", required=True, choices=["denoise", "demosaic", "jpeg", "sr"])
+    restore.add_argument("--task", required=True, choices=FAMILIES)
     restore.add_argument("--sigma", type=float, help="noise level of the input (0-255). The "
                          "shipped denoisers are blind (sigma 0-75), so it is optional: "
                          "without it the level is estimated and reported")

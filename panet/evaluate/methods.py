@@ -22,6 +22,7 @@ from torch import nn
 
 from panet.degradations import imresize
 from panet.restore import model_scale, restore_pixels
+from panet.tasks import get_task
 
 __all__ = ["Method", "DegradedInput", "CBM3D", "BM3DDeblocker", "Demosaicer", "Bicubic",
            "Network", "BASELINES", "baseline", "DEBLOCKER_SIGMA", "MissingPackage"]
@@ -185,17 +186,17 @@ class Network(Method):
     overlap: int = 16
     ensemble: bool = False
     dtype: torch.dtype | None = None
-    restore_task: str = ""   # what restore_pixels runs, if not ``task`` (denoise-gray: denoise)
 
     def accepts(self, task, level):
         if task != self.task:
             return False
-        if task == "sr":
+        if get_task(task).family == "sr":
             return int(level) == model_scale(self.model)
         return self.level is None or same_level(self.level, level)
 
     def __call__(self, degraded, task, level):
-        out, _ = restore_pixels(self.model, degraded, task=self.restore_task or task,
+        # the network's family: denoise-gray images go through the denoiser
+        out, _ = restore_pixels(self.model, degraded, task=get_task(task).family,
                                 pattern=str(level),
                                 tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
                                 protocol=self.protocol, dtype=self.dtype)

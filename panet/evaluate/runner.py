@@ -14,80 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, RestorationDataset,
-                                 SuperResolution, find_images)
-from panet.degradations import BAYER_PATTERNS
+from panet.data.datasets import RestorationDataset, find_images
 from panet.evaluate.methods import Level, Method
 from panet.metrics import psnr, ssim
+from panet.tasks import TASKS, get_task
 
-__all__ = ["EvalTask", "TASKS", "parse_levels", "Score", "Evaluation", "evaluate"]
-
-
-@dataclass(frozen=True)
-class EvalTask:
-    """How one task degrades its test images and how it is scored."""
-
-    name: str
-    title: str
-    degradation: Callable[[Level], object]
-    parse: Callable[[str], Level]
-    label: Callable[[Level], str]
-    y: bool = False
-    shave_by_scale: bool = False
-    channels: int = 3          # 1: test images are turned gray (full-range luma) first
-    restore_task: str = ""     # the task restore_pixels runs (default: name)
-
-    def shave(self, level: Level) -> int:
-        return int(level) if self.shave_by_scale else 0
-
-
-def _quality(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise ValueError(f"JPEG quality must be from 1 to 100, got {value}")
-    return value
-
-
-def _sigma(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 255:
-        raise ValueError(f"noise sigma must be from 0 to 255, got {text}")
-    return value
-
-
-def _pattern(text: str) -> str:
-    if text.upper() not in BAYER_PATTERNS:
-        raise ValueError(f"unknown Bayer pattern {text!r}; known: {', '.join(BAYER_PATTERNS)}")
-    return text.upper()
-
-
-def _scale(text: str) -> int:
-    value = int(text)
-    if value < 2:
-        raise ValueError(f"SR scale must be 2 or more, got {value}")
-    return value
-
-
-TASKS = {
-    "denoise": EvalTask("denoise", "Colour denoising (AWGN, 8-bit clipped noisy input)",
-                        lambda s: Denoise(sigma=float(s), clip=True), _sigma,
-                        lambda s: f"σ{float(s):g}"),
-    "denoise-gray": EvalTask("denoise-gray", "Grayscale denoising (AWGN, 8-bit clipped noisy "
-                             "input; luma of the test photos)",
-                             lambda s: Denoise(sigma=float(s), clip=True), _sigma,
-                             lambda s: f"σ{float(s):g}", channels=1, restore_task="denoise"),
-    "demosaic": EvalTask("demosaic", "Demosaicing", lambda p: Demosaic(pattern=str(p)),
-                         _pattern, str),
-    "jpeg": EvalTask("jpeg", "JPEG artifact reduction on Y",
-                     lambda q: JPEGArtifacts(quality=int(q), gray_y=True), _quality,
-                     lambda q: f"q{q}"),
-    "jpeg-color": EvalTask("jpeg-color", "JPEG artifact reduction, colour",
-                           lambda q: JPEGArtifacts(quality=int(q), gray_y=False), _quality,
-                           lambda q: f"q{q}"),
-    "sr": EvalTask("sr", "Super-resolution (Matlab bicubic LR, Y, shave = scale)",
-                   lambda s: SuperResolution(scale=int(s)), _scale, lambda s: f"×{s}",
-                   y=True, shave_by_scale=True),
-}
+__all__ = ["TASKS", "parse_levels", "Score", "Evaluation", "evaluate"]
 
 
 def parse_levels(task: str, text: str) -> list[Level]:
@@ -96,13 +28,12 @@ def parse_levels(task: str, text: str) -> list[Level]:
     >>> parse_levels("demosaic", "rggb,GRBG")
     ['RGGB', 'GRBG']
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    spec = get_task(task)
     items = [item.strip() for item in text.split(",") if item.strip()]
     if not items:
         raise ValueError("no levels given")
     try:
-        return [TASKS[task].parse(item) for item in items]
+        return [spec.parse_level(item) for item in items]
     except ValueError as error:
         if "invalid literal" in str(error) or "could not convert" in str(error):
             raise ValueError(f"bad level in {text!r} for task {task}") from None
@@ -165,7 +96,7 @@ def evaluate(task: str, levels: Sequence[Level], datasets: dict[str, Sequence[st
     ``limit`` takes the first images only; ``figure_image`` (a substring of a file name,
     default the first image) picks the image kept for the comparison figure.
     """
-    spec = TASKS[task]
+    spec = get_task(task)
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"two methods share a name: {names}")

@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from panet.hardware import PRECISIONS
+from panet.tasks import FAMILIES
+
 __all__ = ["TrainConfig", "ConfigError", "build_config", "parse_override", "config_to_dict"]
 
 
@@ -150,10 +153,10 @@ def build_config(raw: dict[str, Any] | None) -> TrainConfig:
 
 
 def _check_values(config: TrainConfig) -> None:
-    if config.task.type not in ("denoise", "demosaic", "jpeg", "sr"):
-        raise ConfigError(f"task.type must be denoise, demosaic, jpeg or sr, got {config.task.type!r}")
-    if config.train.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ConfigError(f"train.precision must be auto, fp32, bf16 or fp16, got "
+    if config.task.type not in FAMILIES:
+        raise ConfigError(f"task.type must be {', '.join(FAMILIES)}, got {config.task.type!r}")
+    if config.train.precision not in PRECISIONS:
+        raise ConfigError(f"train.precision must be {', '.join(PRECISIONS)}, got "
                           f"{config.train.precision!r}")
     if config.data.pipeline not in ("loader", "device"):
         raise ConfigError(f"data.pipeline must be loader or device, got {config.data.pipeline!r}")
