@@ -16,6 +16,7 @@ import numpy as np
 from panet.degradations import imresize
 from panet.io import read_image, sample_image_path
 from panet.metrics import psnr, ssim
+from panet.models.card import model_card
 from panet.tasks import FAMILIES, check_family, for_images
 
 __all__ = ["DemoResult", "run_demo", "DEFAULT_LEVELS"]
@@ -77,7 +78,7 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
         raise ValueError(f"no shipped weights for task {task} at level {level}; the demo "
                          "needs them")
     model, _ = resolve_model(None, task, scale, clean.shape[2])
-    name = model.shipped_name
+    name = model_card(model).shipped_name
     height, width, channels = degraded.shape
     tile = tile_for_memory(model, height, width, channels, 4 * 2**30)
     start = time.perf_counter()

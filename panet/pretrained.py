@@ -22,7 +22,7 @@ class PretrainedEntry:
     """One shipped weight file."""
 
     name: str
-    task: str          # denoise | demosaic | jpeg | jpeg-color | sr
+    task: str          # the family: denoise | demosaic | jpeg | sr (channels tell gray/colour)
     file: str          # inside panet/weights/
     description: str
     scale: int = 1
@@ -41,7 +41,7 @@ PRETRAINED: list[PretrainedEntry] = [
                     f"blind grayscale denoising, sigma 0-75; {_LIGHT}", channels=1),
     PretrainedEntry("demosaic", "demosaic", "demosaic.safetensors",
                     f"demosaicing, trained on RGGB (other patterns are shifted); {_LIGHT}"),
-    PretrainedEntry("jpeg-color", "jpeg-color", "jpeg-color.safetensors",
+    PretrainedEntry("jpeg-color", "jpeg", "jpeg-color.safetensors",
                     f"colour JPEG artifact reduction, blind over quality 10-40; {_LIGHT}"),
     PretrainedEntry("jpeg-y", "jpeg", "jpeg-y.safetensors",
                     f"JPEG artifact reduction on Y (gray), blind over quality 10-40; {_LIGHT}",
@@ -81,8 +81,13 @@ def default_for(task: str, scale: int | None = None, channels: int | None = None
 
 
 def load_pretrained(entry: PretrainedEntry) -> nn.Module:
+    """The shipped model of ``entry``, its card naming it."""
+    from dataclasses import replace
+
     from panet.checkpoints import load_model
+    from panet.models.card import model_card
 
     model = load_model(os.path.join(weights_folder(), entry.file)).eval()
+    model.card = replace(model_card(model), shipped_name=entry.name)
     model.shipped_name = entry.name
     return model

@@ -18,6 +18,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from panet.models.card import model_card
+from panet.tasks import check_family
+
 __all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_budget",
            "tile_starts", "model_scale", "resolve_model", "restore_pixels", "forward_calls",
            "paper_chop_pieces", "paper_min_pixels", "image_buffer_bytes",
@@ -27,8 +30,8 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 def model_scale(model: nn.Module) -> int:
-    """Upscaling factor of a model (1 for same-size restoration)."""
-    return int(getattr(model, "scale", 1))
+    """Upscaling factor of a model (1 for same-size restoration), from its card."""
+    return model_card(model).scale
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -223,8 +226,7 @@ def preferred_tile(model: nn.Module) -> int | None:
     """The tile a trained model was made for (``restore_tile`` in its weights' metadata:
     the shipped models use their training crop, so attention sees the context it learned
     from, at a fraction of the time a larger tile costs)."""
-    value = getattr(model, "metadata", {}).get("restore_tile", "")
-    return int(value) if str(value).isdigit() and int(value) > 0 else None
+    return model_card(model).restore_tile
 
 
 def default_overlap(tile: int) -> int:
@@ -256,8 +258,9 @@ def tile_for_memory(model: nn.Module, height: int, width: int, channels: int,
 
 # ---- models by name or file -----------------------------------------------------------------
 
+#: Registered architecture per family when no weights are shipped (random weights).
 DEFAULT_MODELS = {"denoise": "panet", "demosaic": "panet", "jpeg": "panet-gray",
-                  "jpeg-color": "panet", "sr": "pa-edsr-x{scale}"}
+                  "sr": "pa-edsr-x{scale}"}
 
 
 def resolve_model(spec: str | None, task: str, scale: int | None = None,
@@ -277,13 +280,12 @@ def resolve_model(spec: str | None, task: str, scale: int | None = None,
     from panet.pretrained import default_for, load_pretrained, pretrained_entry
 
     if spec is None:
-        shipped = None
-        if task == "jpeg" and channels == 3:
-            shipped = default_for("jpeg-color")
-        shipped = shipped or default_for(task, scale, channels)
+        shipped = default_for(task, scale, channels)
         if shipped is not None:
             return load_pretrained(shipped), False
-    spec = spec or DEFAULT_MODELS[task].format(scale=scale or 2)
+    if spec is None:
+        spec = "panet" if task == "jpeg" and channels == 3 else \
+            DEFAULT_MODELS[check_family(task)].format(scale=scale or 2)
     if pretrained_entry(spec) is not None:
         return load_pretrained(pretrained_entry(spec)), False
     if os.path.isfile(spec):
@@ -304,20 +306,13 @@ def resolve_model(spec: str | None, task: str, scale: int | None = None,
 # ---- whole files -----------------------------------------------------------------------------
 
 def input_channels(model: nn.Module) -> int:
-    return int(model.head[0].in_channels) if hasattr(model, "head") else 3
+    """Channels of the images ``model`` takes, from its card."""
+    return model_card(model).in_channels
 
 
 def trained_pattern(model: nn.Module) -> str | None:
-    """The Bayer pattern a demosaicing model was trained on, from its weights' metadata."""
-    import json
-
-    try:
-        task = json.loads(getattr(model, "metadata", {}).get("task", "{}"))
-    except ValueError:
-        return None
-    if task.get("type") != "demosaic":
-        return None
-    return str(task.get("pattern", "RGGB")).upper()
+    """The Bayer pattern a demosaicing model was trained on, from its card."""
+    return model_card(model).pattern
 
 
 def bayer_shift(pattern: str, target: str) -> tuple[int, int]:

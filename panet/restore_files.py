@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from panet.io import FORMATS, load_image, save_image
+from panet.models.card import model_card
 from panet.restore import (default_overlap, forward_calls, restore_pixels, resolve_model,
                            tile_for_memory, input_channels)
 
@@ -161,7 +162,7 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
         if found:
             notes.append(f"JPEG quality {found[0]} read from the file" +
                          ("" if found[1] else " (non-standard tables, nearest)"))
-    name = getattr(net, "shipped_name", None)
+    name = model_card(net).shipped_name
     if name:
         notes.insert(0, f"shipped model {name}")
     return "; ".join(notes)

@@ -55,6 +55,11 @@ class Task:
     baselines: tuple[str, ...] = ()
     paper_min_pixels: int = 6400
 
+    @property
+    def model_channels(self) -> int:
+        """Channels of the network that restores this task's degraded images."""
+        return 1 if self.channels == 1 else 3
+
     def parse_level(self, text: str) -> Level:
         """A level as written on the command line; ``ValueError`` for a bad one."""
         raise NotImplementedError
@@ -130,6 +135,10 @@ class JPEGTask(Task):
     gray_y: bool = True
     default_level: Level = 20
     baselines: tuple[str, ...] = ("input", "bm3d-deblock")
+
+    @property
+    def model_channels(self) -> int:
+        return 1 if self.gray_y else 3
 
     def parse_level(self, text: str) -> int:
         value = int(text)

@@ -91,16 +91,17 @@ REAL = pretrained.PRETRAINED
 def test_every_shipped_file_is_present_and_describes_its_task(entry):
     import json
 
+    from panet.models import model_card
+
     model = pretrained.load_pretrained(entry)
     task = json.loads(model.metadata["task"])
-    expected = {"denoise": "denoise", "demosaic": "demosaic", "jpeg": "jpeg",
-                "jpeg-color": "jpeg", "sr": "sr"}[entry.task]
-    assert task["type"] == expected
+    assert task["type"] == entry.task          # entries name the family
+    assert model_card(model).family == entry.task and model_card(model).shipped_name == entry.name
     assert model.head[0].in_channels == entry.channels
     if entry.task == "sr":
         assert task["scale"] == entry.scale == model.scale
-    if entry.task.startswith("jpeg"):
-        assert task["gray_y"] == (entry.task == "jpeg")
+    if entry.task == "jpeg":                   # the gray model is the Y-channel one
+        assert task["gray_y"] == (entry.channels == 1) == model_card(model).gray_y
     card = json.loads(model.metadata["card"])
     assert card["iterations"] == sum(stage["iterations"] for stage in card["stages"]) > 0
     assert int(model.metadata["restore_tile"]) == 48

@@ -39,6 +39,9 @@ def test_scoring_protocol_follows_the_paper():
     assert TASKS["jpeg"].degradation(10).gray_y and not TASKS["jpeg-color"].degradation(10).gray_y
     assert TASKS["denoise-gray"].channels == 1 and TASKS["denoise"].channels == 3
     assert TASKS["denoise"].paper_min_pixels == 6800 and TASKS["sr"].paper_min_pixels == 6400
+    # the network each task's images need: Y and gray tasks one channel, the rest colour
+    assert {name: task.model_channels for name, task in TASKS.items()} == {
+        "denoise": 3, "denoise-gray": 1, "demosaic": 3, "jpeg": 1, "jpeg-color": 3, "sr": 3}
 
 
 def test_images_pick_the_task_that_scores_them():
@@ -65,3 +68,21 @@ def test_degradation_is_seeded():
     first = task.degradation(25)(clean, np.random.default_rng(7))[0]
     again = task.degradation(25)(clean, np.random.default_rng(7))[0]
     assert np.array_equal(first, again)
+
+
+@pytest.mark.parametrize("name, level, shipped", [
+    ("denoise", 25, "denoise-color"), ("denoise-gray", 25, "denoise-gray"),
+    ("demosaic", "RGGB", "demosaic"), ("jpeg", 10, "jpeg-y"),
+    ("jpeg-color", 10, "jpeg-color"), ("sr", 3, "sr-x3")])
+def test_each_task_finds_its_shipped_model(name, level, shipped):
+    """What panet eval runs by default: the family's shipped model with the channels the
+    task's images have."""
+    from panet.models import model_card
+    from panet.restore import resolve_model
+
+    task = get_task(name)
+    scale = level if task.family == "sr" else None
+    model, random_weights = resolve_model(None, task.family, scale, task.model_channels)
+    card = model_card(model)
+    assert not random_weights and card.shipped_name == shipped
+    assert card.in_channels == task.model_channels and card.family == task.family

@@ -19,6 +19,7 @@ from torch import nn
 
 from panet.checkpoints.official import CheckpointError
 from panet.files import atomic_output, check_input_file
+from panet.models.card import ModelCard
 from panet.models.registry import build_architecture
 
 __all__ = ["save_model", "load_model", "read_metadata", "FORMAT_NAME"]
@@ -99,4 +100,5 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
                               ) from None
     # what the file says about how the model was trained (task, levels, results)
     model.metadata = {k: v for k, v in metadata.items() if k not in _RESERVED}
+    model.card = ModelCard.describe(model, model.metadata)
     return model.to(device).eval()

@@ -35,6 +35,7 @@ def _eval_datasets(text: str) -> dict[str, str]:
 def _eval_models(args: argparse.Namespace, levels: list) -> list:
     """``[LABEL=]NAME|FILE[@LEVEL]`` items; ``none`` for baselines only."""
     from panet.evaluate import Network
+    from panet.models import model_card
     from panet.tasks import get_task
 
     dtype = precision_dtype(args.precision, getattr(args, "device", "cpu"))
@@ -53,9 +54,8 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
         if item and "@" in item:
             item, level = item.rsplit("@", 1)
         task = get_task(args.task)   # denoise-gray: the gray shipped model of task denoise
-        model, random_weights = resolve_model(item, task.family, scale,
-                                               task.channels if task.channels == 1 else None)
-        default = getattr(model, "shipped_name", None) or f"{model.architecture} (default)"
+        model, random_weights = resolve_model(item, task.family, scale, task.model_channels)
+        default = model_card(model).shipped_name or f"{model_card(model).architecture} (default)"
         name = label or (os.path.splitext(os.path.basename(item))[0] if item and
                          os.path.isfile(item) else (item or default))
         if random_weights:

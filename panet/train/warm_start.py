@@ -33,7 +33,7 @@ def load_source(path: str) -> nn.Module:
     train``'s checkpoints (``checkpoints/*.pt``, read with ``weights_only=True``), so a
     long run can seed the next stage without being finished."""
     from panet.checkpoints import load_model
-    from panet.models import create_model
+    from panet.models import ModelCard, create_model
 
     if not path.endswith(".pt"):
         return load_model(path)
@@ -44,6 +44,7 @@ def load_source(path: str) -> nn.Module:
         model.load_state_dict(state["model"])
         model.metadata = {"task": json.dumps(state["config"].get("task", {})),
                           "iterations": str(state.get("iteration", ""))}
+        model.card = ModelCard.describe(model, model.metadata)
     except (KeyError, TypeError, RuntimeError, OSError) as error:
         raise ValueError(f"{path} is not a panet training checkpoint "
                          f"({str(error).splitlines()[0]})") from None
