@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from panet.degradations import imresize
 from panet.io import read_image, sample_image_path
 from panet.metrics import psnr, ssim
 from panet.models.card import model_card
@@ -65,15 +64,11 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     check_family(task)
     level, degradation, label = _degradation(task, DEFAULT_LEVELS[task] if level is None
                                              else level)
+    spec = for_images(task, channels=3)
     path = image or sample_image_path()
-    clean = read_image(path)
-    if task == "sr":
-        height, width = clean.shape[:2]
-        clean = clean[:height - height % int(level), :width - width % int(level)]
-    if task == "demosaic" and clean.shape[2] != 3:
-        raise ValueError(f"{path}: demosaicing needs a colour image")
+    clean = spec.prepare_clean(read_image(path), level, path)
     degraded, clean = degradation(clean, np.random.default_rng(seed))
-    scale = int(level) if task == "sr" else None
+    scale = int(level) if spec.upscales else None
     if default_for(task, scale) is None:   # no registry fallback: random weights prove nothing
         raise ValueError(f"no shipped weights for task {task} at level {level}; the demo "
                          "needs them")
@@ -85,9 +80,8 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     restored, _ = restore_pixels(model, degraded, task=task, pattern=str(level), tile=tile,
                                  overlap=default_overlap(tile))
     seconds = time.perf_counter() - start
-    spec = for_images(task, channels=3)
     y, shave = spec.y, spec.shave(level)
-    baseline = np.clip(imresize(degraded, int(level)), 0, 1) if task == "sr" else degraded
+    baseline = spec.input_baseline(degraded, level)
     return DemoResult(path, name, label, degraded, restored,
                       psnr(baseline, clean, y=y, shave=shave),
                       psnr(restored, clean, y=y, shave=shave),

@@ -73,8 +73,9 @@ def default_for(task: str, scale: int | None = None, channels: int | None = None
                 entries: list[PretrainedEntry] | None = None) -> PretrainedEntry | None:
     """The shipped model for ``task`` (and SR ``scale``, and ``channels`` where both a
     colour and a gray model exist), or ``None``."""
+    # same-size models have scale 1; upscaling ones must match (x2 when none is asked)
     matches = [e for e in available(entries) if e.task == task and
-               (task != "sr" or e.scale == (scale or 2))]
+               e.scale in (1, scale or 2)]
     if channels is not None and any(e.channels == channels for e in matches):
         matches = [e for e in matches if e.channels == channels]
     return matches[0] if matches else None

@@ -18,12 +18,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from panet.degradations import bayer_shift
 from panet.models.card import model_card
-from panet.tasks import check_family
+from panet.tasks import for_images
 
 __all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_budget",
-           "tile_starts", "model_scale", "resolve_model", "restore_pixels", "forward_calls",
-           "paper_chop_pieces", "paper_min_pixels", "image_buffer_bytes",
+           "tile_starts", "bayer_shift", "model_scale", "resolve_model", "restore_pixels",
+           "forward_calls", "paper_chop_pieces", "paper_min_pixels", "image_buffer_bytes",
            "tile_for_memory", "preferred_tile", "default_overlap"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -258,11 +259,6 @@ def tile_for_memory(model: nn.Module, height: int, width: int, channels: int,
 
 # ---- models by name or file -----------------------------------------------------------------
 
-#: Registered architecture per family when no weights are shipped (random weights).
-DEFAULT_MODELS = {"denoise": "panet", "demosaic": "panet", "jpeg": "panet-gray",
-                  "sr": "pa-edsr-x{scale}"}
-
-
 def resolve_model(spec: str | None, task: str, scale: int | None = None,
                   channels: int | None = None) -> tuple[nn.Module, bool]:
     """``(model in eval mode, has_random_weights)`` for a shipped model's name, a registered
@@ -284,8 +280,7 @@ def resolve_model(spec: str | None, task: str, scale: int | None = None,
         if shipped is not None:
             return load_pretrained(shipped), False
     if spec is None:
-        spec = "panet" if task == "jpeg" and channels == 3 else \
-            DEFAULT_MODELS[check_family(task)].format(scale=scale or 2)
+        spec = for_images(task, channels or 3).default_architecture.format(scale=scale or 2)
     if pretrained_entry(spec) is not None:
         return load_pretrained(pretrained_entry(spec)), False
     if os.path.isfile(spec):
@@ -315,22 +310,6 @@ def trained_pattern(model: nn.Module) -> str | None:
     return model_card(model).pattern
 
 
-def bayer_shift(pattern: str, target: str) -> tuple[int, int]:
-    """Rows and columns to mirror in at the top and left so that a ``pattern`` mosaic
-    reads as ``target``.
-
-    >>> bayer_shift("GRBG", "RGGB"), bayer_shift("BGGR", "RGGB"), bayer_shift("RGGB", "RGGB")
-    ((0, 1), (1, 1), (0, 0))
-    """
-    from panet.degradations import BAYER_PATTERNS
-
-    for name in (pattern, target):
-        if name.upper() not in BAYER_PATTERNS:
-            raise ValueError(f"unknown Bayer pattern {name!r}; known: {', '.join(BAYER_PATTERNS)}")
-    red = {p: divmod(p.upper().index("R"), 2) for p in (pattern, target)}
-    return ((red[pattern][0] - red[target][0]) % 2, (red[pattern][1] - red[target][1]) % 2)
-
-
 def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: str = "RGGB",
                    tile: int | None = None, overlap: int = 16, ensemble: bool = False,
                    protocol: str = "default", dtype: torch.dtype | None = None,
@@ -340,24 +319,12 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     note about channel handling (empty when none was needed)."""
     import numpy as np
 
-    from panet.degradations import bayer_masks
-
-    note = ""
     image = np.asarray(pixels, dtype=np.float32)
     wanted = input_channels(model)
     gray_out = False
-    if task == "demosaic" and image.shape[2] == 1:   # a raw Bayer frame -> 3-channel mosaic
-        masks = bayer_masks(*image.shape[:2], pattern).transpose(1, 2, 0)
-        image = image * masks.astype(np.float32)
-        note = f"raw Bayer input expanded with pattern {pattern}"
-    shift = (0, 0)
-    trained = trained_pattern(model)
-    if task == "demosaic" and trained and trained != pattern.upper():
-        # Mirror one row and/or column in so the mosaic's phase becomes the trained
-        # pattern's; the extra border is cut off the output.
-        shift = bayer_shift(pattern, trained)
-        image = np.pad(image, ((shift[0], 0), (shift[1], 0), (0, 0)), mode="reflect")
-        note = (note + "; " if note else "") + f"{pattern} mosaic shifted to the model's {trained}"
+    # the family's own input handling (demosaicing: raw Bayer frames, the mosaic's phase)
+    image, shift, note = for_images(task, wanted).prepare_input(image, pattern,
+                                                                trained_pattern(model))
     if wanted == 1 and image.shape[2] == 3:
         batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[:, None]
         note = "gray model run on each colour channel"

@@ -22,6 +22,7 @@ from torch import nn
 
 from panet.io import FORMATS, load_image, save_image
 from panet.models.card import model_card
+from panet.tasks import for_images
 from panet.restore import (default_overlap, forward_calls, restore_pixels, resolve_model,
                            tile_for_memory, input_channels)
 
@@ -151,17 +152,10 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
         depth = 8
     save_image(target, pixels, alpha=alpha, bit_depth=depth, exif=image.exif,
                icc_profile=image.icc_profile)
-    if options.task == "denoise" and options.sigma is None:
-        from panet.degradations import estimate_noise_sigma
-
-        notes.append(f"noise level estimated at sigma {estimate_noise_sigma(image.pixels):.1f}")
-    if options.task == "jpeg" and options.quality is None and image.format == "JPEG":
-        from panet.degradations import jpeg_quality
-
-        found = jpeg_quality(path)
-        if found:
-            notes.append(f"JPEG quality {found[0]} read from the file" +
-                         ("" if found[1] else " (non-standard tables, nearest)"))
+    if options.sigma is None and options.quality is None:   # nothing said about the level
+        read = for_images(options.task, channels).read_level(image.pixels, path, image.format)
+        if read:
+            notes.append(read)
     name = model_card(net).shipped_name
     if name:
         notes.insert(0, f"shipped model {name}")

@@ -21,14 +21,22 @@ Two names matter:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
 
 from panet.data.datasets import Demosaic, Denoise, JPEGArtifacts, SuperResolution
 from panet.degradations import BAYER_PATTERNS
 
 __all__ = ["Task", "DenoiseTask", "DemosaicTask", "JPEGTask", "SuperResolutionTask", "TASKS",
-           "FAMILIES", "get_task", "for_images", "check_family"]
+           "FAMILIES", "get_task", "for_images", "check_family", "training_task"]
 
 Level = float | int | str
+
+
+def _range(value: Any) -> Any:
+    """A training level from YAML: a ``[low, high]`` list is a range (a tuple)."""
+    return tuple(value) if isinstance(value, list) and len(value) == 2 else value
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,12 @@ class Task:
     default_level: Level = 0
     baselines: tuple[str, ...] = ()
     paper_min_pixels: int = 6400
+    default_architecture: str = "panet"
+
+    #: the network's output is larger than its input (super-resolution)
+    upscales: ClassVar[bool] = False
+    #: the degraded input can be scored against the clean image (not a mosaic)
+    input_comparable: ClassVar[bool] = True
 
     @property
     def model_channels(self) -> int:
@@ -80,6 +94,31 @@ class Task:
         """Border pixels left out of the scores."""
         return 0
 
+    def training_degradation(self, section: Any):
+        """The degradation a training configuration's ``task`` section asks for (its
+        levels may be ranges or lists: blind training)."""
+        raise NotImplementedError
+
+    def prepare_clean(self, clean: np.ndarray, level: Level, name: str = "image"
+                      ) -> np.ndarray:
+        """A clean image made fit for this task's degradation (``ValueError`` if it
+        cannot be)."""
+        return clean
+
+    def input_baseline(self, degraded: np.ndarray, level: Level) -> np.ndarray:
+        """The degraded input at the clean image's size, for scoring it."""
+        return degraded
+
+    def prepare_input(self, image: np.ndarray, pattern: str, trained_pattern: str | None
+                      ) -> tuple[np.ndarray, tuple[int, int], str]:
+        """An image to restore, made fit for the network: ``(image, (rows, columns) to
+        cut off the output's top and left, note)``."""
+        return image, (0, 0), ""
+
+    def read_level(self, pixels: np.ndarray, path: str, image_format: str | None) -> str:
+        """What can be read from the input about its level, when the user gave none."""
+        return ""
+
 
 @dataclass(frozen=True)
 class DenoiseTask(Task):
@@ -105,6 +144,14 @@ class DenoiseTask(Task):
     def degradation(self, level: Level) -> Denoise:
         return Denoise(sigma=float(level), clip=True)
 
+    def training_degradation(self, section: Any) -> Denoise:
+        return Denoise(_range(section.sigma), clip=section.clip)
+
+    def read_level(self, pixels: np.ndarray, path: str, image_format: str | None) -> str:
+        from panet.degradations import estimate_noise_sigma
+
+        return f"noise level estimated at sigma {estimate_noise_sigma(pixels):.1f}"
+
 
 @dataclass(frozen=True)
 class DemosaicTask(Task):
@@ -123,8 +170,37 @@ class DemosaicTask(Task):
     def describe(self, level: Level) -> str:
         return f"{level} mosaic (zeros where unsampled)"
 
+    input_comparable: ClassVar[bool] = False
+
     def degradation(self, level: Level) -> Demosaic:
         return Demosaic(pattern=str(level))
+
+    def training_degradation(self, section: Any) -> Demosaic:
+        return Demosaic(section.pattern)
+
+    def prepare_clean(self, clean: np.ndarray, level: Level, name: str = "image"
+                      ) -> np.ndarray:
+        if clean.shape[2] != 3:
+            raise ValueError(f"{name}: demosaicing needs a colour image")
+        return clean
+
+    def prepare_input(self, image: np.ndarray, pattern: str, trained_pattern: str | None
+                      ) -> tuple[np.ndarray, tuple[int, int], str]:
+        from panet.degradations import bayer_masks, bayer_shift
+
+        notes = []
+        if image.shape[2] == 1:   # a raw Bayer frame -> the 3-channel mosaic networks take
+            image = image * bayer_masks(*image.shape[:2], pattern).transpose(1, 2, 0).astype(
+                np.float32)
+            notes.append(f"raw Bayer input expanded with pattern {pattern}")
+        shift = (0, 0)
+        if trained_pattern and trained_pattern != pattern.upper():
+            # Mirror one row and/or column in so the mosaic's phase becomes the trained
+            # pattern's; the extra border is cut off the output.
+            shift = bayer_shift(pattern, trained_pattern)
+            image = np.pad(image, ((shift[0], 0), (shift[1], 0), (0, 0)), mode="reflect")
+            notes.append(f"{pattern} mosaic shifted to the model's {trained_pattern}")
+        return image, shift, "; ".join(notes)
 
 
 @dataclass(frozen=True)
@@ -155,6 +231,18 @@ class JPEGTask(Task):
     def degradation(self, level: Level) -> JPEGArtifacts:
         return JPEGArtifacts(quality=int(level), gray_y=self.gray_y)
 
+    def training_degradation(self, section: Any) -> JPEGArtifacts:
+        return JPEGArtifacts(_range(section.quality), gray_y=section.gray_y)
+
+    def read_level(self, pixels: np.ndarray, path: str, image_format: str | None) -> str:
+        from panet.degradations import jpeg_quality
+
+        found = jpeg_quality(path) if image_format == "JPEG" else None
+        if not found:
+            return ""
+        return f"JPEG quality {found[0]} read from the file" + \
+            ("" if found[1] else " (non-standard tables, nearest)")
+
 
 @dataclass(frozen=True)
 class SuperResolutionTask(Task):
@@ -164,6 +252,8 @@ class SuperResolutionTask(Task):
     y: bool = True
     default_level: Level = 2
     baselines: tuple[str, ...] = ("bicubic",)
+    default_architecture: str = "pa-edsr-x{scale}"
+    upscales: ClassVar[bool] = True
 
     def parse_level(self, text: str) -> int:
         value = int(text)
@@ -180,8 +270,22 @@ class SuperResolutionTask(Task):
     def degradation(self, level: Level) -> SuperResolution:
         return SuperResolution(scale=int(level))
 
+    def training_degradation(self, section: Any) -> SuperResolution:
+        return SuperResolution(section.scale)
+
     def shave(self, level: Level) -> int:
         return int(level)
+
+    def prepare_clean(self, clean: np.ndarray, level: Level, name: str = "image"
+                      ) -> np.ndarray:
+        """Cropped to a multiple of the scale, so the LR image maps back exactly."""
+        height, width = clean.shape[:2]
+        return clean[:height - height % int(level), :width - width % int(level)]
+
+    def input_baseline(self, degraded: np.ndarray, level: Level) -> np.ndarray:
+        from panet.degradations import imresize
+
+        return np.clip(imresize(degraded, int(level)), 0, 1)
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (
@@ -189,7 +293,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     DenoiseTask("denoise-gray", "Grayscale denoising (AWGN, 8-bit clipped noisy input; luma "
                 "of the test photos)", channels=1),
     DemosaicTask("demosaic", "Demosaicing"),
-    JPEGTask("jpeg", "JPEG artifact reduction on Y", gray_y=True),
+    JPEGTask("jpeg", "JPEG artifact reduction on Y", gray_y=True,
+             default_architecture="panet-gray"),
     JPEGTask("jpeg-color", "JPEG artifact reduction, colour", gray_y=False),
     SuperResolutionTask("sr", "Super-resolution (Matlab bicubic LR, Y, shave = scale)"),
 )}
@@ -210,6 +315,14 @@ def check_family(family: str) -> str:
     if family not in FAMILIES:
         raise ValueError(f"unknown task {family!r}; use {', '.join(FAMILIES)}")
     return family
+
+
+def training_task(section: Any) -> Task:
+    """The task a training configuration's ``task`` section (``type``, ``channels``,
+    ``gray_y``) trains for and validates on."""
+    family = check_family(section.type)
+    y_only = getattr(section, "gray_y", False) and family == "jpeg"
+    return for_images(family, 1 if section.channels == 1 or y_only else 3)
 
 
 def for_images(family: str, channels: int = 3) -> Task:

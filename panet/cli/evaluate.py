@@ -41,7 +41,7 @@ def _eval_models(args: argparse.Namespace, levels: list) -> list:
     dtype = precision_dtype(args.precision, getattr(args, "device", "cpu"))
     text = args.models
     if text is None:   # the task's default model (shipped weights first; one per SR scale)
-        items = [(None, s) for s in levels] if args.task == "sr" else [(None, None)]
+        items = [(None, s) for s in levels] if get_task(args.task).upscales else [(None, None)]
     elif text.strip().lower() == "none":
         return []
     else:

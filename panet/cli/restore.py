@@ -21,9 +21,16 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise CommandError(f"--tile ({args.tile}) must be larger than --overlap ({args.overlap})")
     if args.overlap is not None and args.overlap < 0:
         raise CommandError(f"--overlap must be non-negative, got {args.overlap}")
-    if args.task == "sr" and args.model is None and args.scale not in (None, 2, 3, 4):
-        raise CommandError(f"--scale {args.scale}: the shipped SR models are x2, x3 and x4; "
-                           "pass --model for another factor")
+    from panet.pretrained import available
+    from panet.tasks import for_images
+
+    scales = sorted(e.scale for e in available() if e.task == args.task and e.scale > 1)
+    if for_images(args.task).upscales and args.model is None and args.scale is not None \
+            and args.scale not in scales:
+        names = [f"x{s}" for s in scales] or ["none"]
+        listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        raise CommandError(f"--scale {args.scale}: the shipped SR models are {listed}; pass "
+                           "--model for another factor")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,15 +39,17 @@ def run(args: argparse.Namespace) -> int:
 
     from panet.io import FORMATS
     from panet.restore import model_scale
+    from panet.tasks import for_images
     from panet.restore_files import (ModelPool, RestoreOptions, expand_inputs, output_target,
                                      restore_file)
 
     _check_arguments(args)
+    upscales = for_images(args.task).upscales
     model, random_weights = resolve_model(args.model, args.task, args.scale)
     scale = model_scale(model)
-    if args.task == "sr" and args.scale and args.scale != scale:
+    if upscales and args.scale and args.scale != scale:
         raise CommandError(f"the model upscales x{scale}, not x{args.scale}")
-    if (args.task == "sr") != (scale > 1):
+    if upscales != (scale > 1):
         raise CommandError(f"a x{scale} model does not fit task {args.task}")
     if args.task == "denoise" and args.model is None and args.sigma is not None \
             and args.sigma > 75:

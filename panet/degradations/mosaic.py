@@ -46,3 +46,17 @@ def mosaic(image: Image, pattern: str = "RGGB") -> Image:
         return image * _mask_tensor(*image.shape[-2:], pattern, image.device, image.dtype)
     height, width = image.shape[:2]
     return image * bayer_masks(height, width, pattern).transpose(1, 2, 0).astype(image.dtype)
+
+
+def bayer_shift(pattern: str, target: str) -> tuple[int, int]:
+    """Rows and columns to mirror in at the top and left so that a ``pattern`` mosaic
+    reads as ``target``.
+
+    >>> bayer_shift("GRBG", "RGGB"), bayer_shift("BGGR", "RGGB"), bayer_shift("RGGB", "RGGB")
+    ((0, 1), (1, 1), (0, 0))
+    """
+    for name in (pattern, target):
+        if name.upper() not in BAYER_PATTERNS:
+            raise ValueError(f"unknown Bayer pattern {name!r}; known: {', '.join(BAYER_PATTERNS)}")
+    red = {p: divmod(p.upper().index("R"), 2) for p in (pattern, target)}
+    return ((red[pattern][0] - red[target][0]) % 2, (red[pattern][1] - red[target][1]) % 2)

@@ -56,7 +56,7 @@ def comparison_figure(result: Evaluation, dataset: str, level: str, path: str,
         panels.append(("input (LR, nearest)", degraded, None))
     else:
         panels.append(("degraded input", degraded,
-                       psnr(degraded, clean, y=spec.y) if result.task != "demosaic" else None))
+                       psnr(degraded, clean, y=spec.y) if spec.input_comparable else None))
     for method in result.methods:
         if method in images and images[method] is not images["degraded"]:
             panels.append((method, images[method],

@@ -190,7 +190,7 @@ class Network(Method):
     def accepts(self, task, level):
         if task != self.task:
             return False
-        if get_task(task).family == "sr":
+        if get_task(task).upscales:
             return int(level) == model_scale(self.model)
         return self.level is None or same_level(self.level, level)
 

@@ -23,14 +23,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from panet.checkpoints import save_model
-from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, RestorationDataset,
-                                 SuperResolution)
+from panet.data.datasets import RestorationDataset
 from panet.data.device_batches import DeviceBatches
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
 from panet.files import atomic_output
 from panet.hardware import autocast_dtype as hardware_autocast_dtype
 from panet.metrics import psnr
 from panet.models import create_model
+from panet.tasks import training_task
 from panet.train.config import ConfigError, TrainConfig, config_to_dict
 
 __all__ = ["Trainer", "train_step", "resolve_device", "autocast_dtype", "make_task",
@@ -56,15 +56,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def make_task(config: TrainConfig):
-    task = config.task
-    level = lambda v: tuple(v) if isinstance(v, list) and len(v) == 2 else v  # noqa: E731
-    if task.type == "denoise":
-        return Denoise(level(task.sigma), clip=task.clip)
-    if task.type == "demosaic":
-        return Demosaic(task.pattern)
-    if task.type == "jpeg":
-        return JPEGArtifacts(level(task.quality), gray_y=task.gray_y)
-    return SuperResolution(task.scale)
+    """The degradation ``config.task`` trains on (see :mod:`panet.tasks`)."""
+    return training_task(config.task).training_degradation(config.task)
 
 
 def _images(spec: str) -> str:
@@ -90,7 +83,7 @@ def validation_psnr(model: nn.Module, config: TrainConfig, device: torch.device 
                                  seed=config.train.seed)
     count = len(dataset) if config.data.val_images <= 0 else min(len(dataset),
                                                                   config.data.val_images)
-    sr = config.task.type == "sr"
+    spec = training_task(config.task)
     scores = []
     was_training = model.training
     model.eval()
@@ -99,8 +92,8 @@ def validation_psnr(model: nn.Module, config: TrainConfig, device: torch.device 
             degraded, target = dataset[index]
             restored = model(degraded[None].to(device))[0].float().clamp(0, 1).cpu()
             scores.append(psnr(restored.numpy().transpose(1, 2, 0),
-                               target.numpy().transpose(1, 2, 0), y=sr,
-                               shave=config.task.scale if sr else 0))
+                               target.numpy().transpose(1, 2, 0), y=spec.y,
+                               shave=spec.shave(config.task.scale)))
             if each is not None:
                 each(index, degraded, restored, target)
     model.train(was_training)
@@ -230,8 +223,8 @@ class Trainer:
 
     def _check_channels(self) -> None:
         conv = self.model.head[0]
-        wanted = 1 if (self.config.task.type == "jpeg" and self.config.task.gray_y) \
-            else self.config.task.channels
+        wanted = 1 if self.config.task.channels == 1 else \
+            training_task(self.config.task).model_channels
         if conv.in_channels != wanted:
             raise ConfigError(f"model {self.config.model.name} takes {conv.in_channels} "
                               f"channel(s) but the task gives {wanted}; set "
@@ -311,7 +304,7 @@ class Trainer:
         def show(index, degraded, restored, target):
             if index < 3 and self.writer is not None:
                 shown = F.interpolate(degraded[None], size=target.shape[-2:])[0] \
-                    if self.config.task.type == "sr" else degraded
+                    if training_task(self.config.task).upscales else degraded
                 self.writer.add_image(f"validation/{index}: input | restored | target",
                                       torch.cat([shown, restored, target], dim=2),
                                       self.position.iteration)
