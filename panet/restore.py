@@ -1,13 +1,11 @@
-"""Running a restoration network on whole images: tiles, the paper's chop, self-ensemble.
+"""Restoring whole images with a network: which model, how big a tile, and the run.
 
-* :func:`tiled_forward` - overlapping tiles blended with linear ramps, so images of any
-  size fit a memory budget; a tile at least the image size is plain inference, exactly.
-* :func:`paper_chop_forward` - the authors' test-time chopping (SPEC §4), to compare with
-  the paper's numbers.
-* :func:`ensemble_forward` - the 8 flips/rotations averaged (the paper's self-ensemble).
+* :func:`resolve_model` - a shipped model, a registered architecture or a weights file;
+* :func:`tile_for_memory` - the tile that keeps a restoration within a memory budget;
+* :func:`restore_pixels` - one image through the network, with the task's own input
+  handling and a :mod:`panet.tiling` strategy (tiles, the authors' chop, self-ensemble).
 
-Attention only sees its tile: a smaller tile is cheaper (time grows with the square of the
-tile's pixel count) but gives the attention fewer places to look.
+The tiling functions are re-exported here for existing callers.
 """
 
 from __future__ import annotations
@@ -19,6 +17,8 @@ import torch
 from torch import nn
 
 from panet.degradations import bayer_shift
+from panet.tiling import (PaperChop, Tiling, ensemble_forward, make_tiling,
+                          paper_chop_forward, tile_starts, tiled_forward)
 from panet.models.card import model_card
 from panet.tasks import for_images
 
@@ -27,118 +27,11 @@ __all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_
            "forward_calls", "paper_chop_pieces", "paper_min_pixels", "image_buffer_bytes",
            "tile_for_memory", "preferred_tile", "default_overlap"]
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 def model_scale(model: nn.Module) -> int:
     """Upscaling factor of a model (1 for same-size restoration), from its card."""
     return model_card(model).scale
-
-
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins along one axis: step ``tile - overlap``, the last tile flush with the end.
-
-    >>> tile_starts(100, 48, 8)
-    [0, 40, 52]
-    """
-    if tile >= size:
-        return [0]
-    step = max(1, tile - overlap)
-    starts = list(range(0, size - tile, step))
-    return starts + [size - tile]
-
-
-def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
-    """1 inside, falling over ``overlap`` samples towards sides shared with another tile.
-
-    The outer quarter of the overlap gets almost no weight: those pixels saw the tile's zero
-    padding; the neighbouring tile, for which they are inside, covers them.
-    """
-    weights = torch.ones(length, dtype=torch.float64)
-    if overlap > 0:
-        margin = overlap // 4
-        rise = (torch.arange(overlap, dtype=torch.float64) - margin + 1) / (overlap - 2 * margin + 1)
-        rise = rise.clamp(1e-3, 1.0)
-        count = min(overlap, length)
-        if not at_start:
-            weights[:count] = torch.minimum(weights[:count], rise[:count])
-        if not at_end:
-            weights[-count:] = torch.minimum(weights[-count:], rise[:count].flip(0))
-    return weights
-
-
-def tiled_forward(forward: Forward, x: torch.Tensor, tile: int, overlap: int = 16,
-                  scale: int = 1, on_tile: Callable[[], None] | None = None) -> torch.Tensor:
-    """``forward`` over overlapping ``tile x tile`` tiles of ``x`` (B x C x H x W), blended.
-
-    Overlaps are cross-faded with linear ramps. When ``tile`` covers the whole image this is
-    exactly ``forward(x)``.
-    """
-    height, width = x.shape[-2:]
-    if tile >= height and tile >= width:
-        result = forward(x)
-        if on_tile:
-            on_tile()
-        return result
-    if overlap >= tile:
-        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
-    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    accumulate = torch.promote_types(x.dtype, torch.float32)
-    out = weight = None
-    for top in rows:
-        for left in cols:
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            # float32 accumulators (float64 for float64 input): a 24-MP colour output then
-            # needs 288 MB, and at most four tiles overlap any pixel
-            y = forward(x[..., top:bottom, left:right]).to(accumulate)
-            if out is None:
-                out = y.new_zeros(*y.shape[:-2], height * scale, width * scale)
-                weight = y.new_zeros(height * scale, width * scale)
-            ramp = torch.outer(
-                _ramp((bottom - top) * scale, overlap * scale, top == 0, bottom == height),
-                _ramp((right - left) * scale, overlap * scale, left == 0, right == width)
-            ).to(accumulate)
-            window = (slice(top * scale, bottom * scale), slice(left * scale, right * scale))
-            out[..., window[0], window[1]] += y * ramp
-            weight[window] += ramp
-            if on_tile:
-                on_tile()
-    return out.div_(weight).to(x.dtype)
-
-
-def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave: int = 10,
-                       scale: int = 1, on_tile: Callable[[], None] | None = None) -> torch.Tensor:
-    """The authors' test-time chop: four overlapping quadrants of ``(h/2+shave) x (w/2+shave)``,
-    split again while a quadrant has ``min_pixels`` or more, stitched without the overlap.
-
-    The paper used ``min_pixels`` 6800 for denoising and 6400 for the other tasks.
-    """
-    height, width = x.shape[-2:]
-    half_h, half_w = height // 2, width // 2
-    # Below 2*shave pixels a quadrant would be larger than the image (the authors' code
-    # then slices from the wrong end); it is clamped to the image instead.
-    size_h, size_w = min(half_h + shave, height), min(half_w + shave, width)
-    pieces = [x[..., :size_h, :size_w], x[..., :size_h, width - size_w:],
-              x[..., height - size_h:, :size_w], x[..., height - size_h:, width - size_w:]]
-    # The second test stops a recursion the authors' code would never leave (quadrants stop
-    # shrinking at 2*shave pixels); it never triggers with their 6400/6800 thresholds.
-    if size_h * size_w < min_pixels or (size_h >= height and size_w >= width):
-        outputs = []
-        for piece in pieces:
-            outputs.append(forward(piece))
-            if on_tile:
-                on_tile()
-    else:
-        outputs = [paper_chop_forward(forward, piece, min_pixels, shave, scale, on_tile)
-                   for piece in pieces]
-    s = scale
-    H, W, hh, hw, sh, sw = height * s, width * s, half_h * s, half_w * s, size_h * s, size_w * s
-    out = outputs[0].new_empty(*outputs[0].shape[:-2], H, W)
-    out[..., :hh, :hw] = outputs[0][..., :hh, :hw]
-    out[..., :hh, hw:] = outputs[1][..., :hh, sw - W + hw:]
-    out[..., hh:, :hw] = outputs[2][..., sh - H + hh:, :hw]
-    out[..., hh:, hw:] = outputs[3][..., sh - H + hh:, sw - W + hw:]
-    return out
 
 
 def paper_min_pixels(task: str) -> int:
@@ -154,41 +47,15 @@ def paper_chop_pieces(height: int, width: int, min_pixels: int, shave: int = 10)
     >>> paper_chop_pieces(256, 256, 6800)   # 256 -> 138 -> 79 pixels: 4 x 4 pieces
     16
     """
-    size_h, size_w = min(height // 2 + shave, height), min(width // 2 + shave, width)
-    if size_h * size_w < min_pixels or (size_h >= height and size_w >= width):
-        return 4
-    return 4 * paper_chop_pieces(size_h, size_w, min_pixels, shave)
+    return PaperChop(min_pixels, shave).calls(height, width)
 
 
 def forward_calls(height: int, width: int, *, tile: int | None, overlap: int = 16,
                   protocol: str = "default", task: str = "denoise",
                   ensemble: bool = False) -> int:
     """Network calls :func:`restore_pixels` makes on one image (the progress bar's total)."""
-    if protocol == "paper":
-        calls = paper_chop_pieces(height, width, paper_min_pixels(task))
-    elif not tile or (tile >= height and tile >= width):
-        calls = 1
-    else:
-        calls = len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
-    return calls * (8 if ensemble else 1)
-
-
-def _dihedral(x: torch.Tensor, index: int, inverse: bool = False) -> torch.Tensor:
-    ops = [lambda t: t.transpose(-2, -1) if index & 4 else t,
-           lambda t: t.flip(-2) if index & 2 else t,
-           lambda t: t.flip(-1) if index & 1 else t]
-    for op in (reversed(ops) if inverse else ops):
-        x = op(x)
-    return x
-
-
-def ensemble_forward(forward: Forward, x: torch.Tensor) -> torch.Tensor:
-    """Mean of ``forward`` over the 8 flips/rotations of ``x``, each undone."""
-    total = None
-    for index in range(8):
-        y = _dihedral(forward(_dihedral(x, index)), index, inverse=True).double()
-        total = y if total is None else total + y
-    return (total / 8).to(x.dtype)
+    return make_tiling(protocol, tile, overlap, ensemble,
+                       paper_min_pixels(task)).calls(height, width)
 
 
 def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> int:
@@ -314,9 +181,13 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
                    tile: int | None = None, overlap: int = 16, ensemble: bool = False,
                    protocol: str = "default", dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu",
-                   on_tile: Callable[[], None] | None = None):
+                   on_tile: Callable[[], None] | None = None,
+                   tiling: Tiling | None = None):
     """Restore one ``H x W x C`` float image in [0, 1]; returns ``(H*s) x (W*s) x C`` and a
-    note about channel handling (empty when none was needed)."""
+    note about channel handling (empty when none was needed).
+
+    ``tiling`` (a :mod:`panet.tiling` object made for the model's scale) replaces the one
+    ``protocol``, ``tile``, ``overlap`` and ``ensemble`` describe."""
     import numpy as np
 
     image = np.asarray(pixels, dtype=np.float32)
@@ -340,14 +211,11 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
         with torch.autocast(t.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             return model(t).float()
 
-    def whole(t: torch.Tensor) -> torch.Tensor:
-        if protocol == "paper":
-            return paper_chop_forward(forward, t, paper_min_pixels(task), scale=scale,
-                                      on_tile=on_tile)
-        return tiled_forward(forward, t, tile or max(t.shape[-2:]), overlap, scale, on_tile)
+    if tiling is None:
+        tiling = make_tiling(protocol, tile, overlap, ensemble, paper_min_pixels(task), scale)
 
     with torch.inference_mode():
-        out = ensemble_forward(whole, batch) if ensemble else whole(batch)
+        out = tiling(forward, batch, on_tile)
         del batch
         out = out.clamp_(0, 1).cpu().numpy()
     if wanted == 1 and image.shape[2] == 3:

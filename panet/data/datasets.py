@@ -21,17 +21,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from panet.degradations import add_gaussian_noise, imresize, jpeg_roundtrip, mosaic
+from panet.degradations import add_gaussian_noise, imresize, jpeg_roundtrip, mosaic, to_levels
 from panet.io import FORMATS, read_image
 from panet.metrics import quantize, rgb_to_y
 
 __all__ = ["Denoise", "Demosaic", "JPEGArtifacts", "SuperResolution", "RestorationDataset",
            "find_images", "to_gray", "dihedral", "training_levels"]
 
-Level = float | tuple[float, float] | Sequence[float]
+#: A training level: fixed, a (low, high) range drawn uniformly, or a list drawn from.
+LevelSpec = float | tuple[float, float] | Sequence[float]
 
 
-def _draw(level: Level, rng: np.random.Generator) -> float:
+def _draw(level: LevelSpec, rng: np.random.Generator) -> float:
     """A fixed level, a uniform draw from a (low, high) pair, or a choice from a list."""
     if isinstance(level, (int, float)):
         return float(level)
@@ -40,15 +41,11 @@ def _draw(level: Level, rng: np.random.Generator) -> float:
     return float(rng.choice(np.asarray(level, dtype=np.float64)))
 
 
-def _quantized(image: np.ndarray) -> np.ndarray:
-    return (np.round(np.clip(image, 0, 1) * 255) / 255).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class Denoise:
     """Additive white Gaussian noise, sigma on 0-255 (fixed, (low, high) range, or list)."""
 
-    sigma: Level = 50.0
+    sigma: LevelSpec = 50.0
     clip: bool = True       # 8-bit noisy inputs, as the paper's files
 
     scale = 1
@@ -76,7 +73,7 @@ class JPEGArtifacts:
     """JPEG round trip at ``quality`` (fixed, range or list). ``gray_y`` works on the Y
     channel only (the paper's CAR setting): input and target are then one channel."""
 
-    quality: Level = 10
+    quality: LevelSpec = 10
     gray_y: bool = True
 
     scale = 1
@@ -96,7 +93,7 @@ class SuperResolution:
     scale: int = 2
 
     def __call__(self, clean: np.ndarray, rng: np.random.Generator):
-        return _quantized(imresize(clean, 1.0 / self.scale)), clean
+        return to_levels(imresize(clean, 1.0 / self.scale)).astype(np.float32), clean
 
 
 def find_images(source: str | os.PathLike | Sequence[str]) -> list[str]:
@@ -129,14 +126,26 @@ def training_levels(path: str, channels: int) -> np.ndarray:
     return np.round(image * 255).astype(np.uint8)
 
 
-def dihedral(image: np.ndarray, index: int) -> np.ndarray:
-    """One of the 8 flips/rotations (index 0 is the identity)."""
-    if index & 4:
-        image = image.transpose(1, 0, 2)
-    if index & 2:
-        image = image[::-1]
-    if index & 1:
-        image = image[:, ::-1]
+def dihedral(image, index: int, *, axes: tuple[int, int] = (0, 1), inverse: bool = False):
+    """One of the 8 flips/rotations of a numpy array or a tensor over its (row, column)
+    ``axes``: bit 4 of ``index`` transposes, bit 2 flips the rows, bit 1 the columns, in
+    that order (0 is the identity); ``inverse`` undoes the same index.
+
+    >>> a = np.arange(6).reshape(2, 3, 1)
+    >>> dihedral(a, 5)[..., 0].tolist(), dihedral(dihedral(a, 6), 6, inverse=True).shape
+    ([[3, 0], [4, 1], [5, 2]], (2, 3, 1))
+    """
+    rows, columns = axes
+    tensor = isinstance(image, torch.Tensor)
+
+    def flip(x, axis):
+        return x.flip(axis) if tensor else np.flip(x, axis)
+
+    steps = [(4, lambda x: x.swapaxes(rows, columns)), (2, lambda x: flip(x, rows)),
+             (1, lambda x: flip(x, columns))]
+    for bit, step in (reversed(steps) if inverse else steps):
+        if index & bit:
+            image = step(image)
     return image
 
 

@@ -22,12 +22,11 @@ from torch import nn
 
 from panet.degradations import imresize
 from panet.restore import model_scale, restore_pixels
-from panet.tasks import get_task
+from panet.tasks import Level, get_task
 
 __all__ = ["Method", "DegradedInput", "CBM3D", "BM3DDeblocker", "Demosaicer", "Bicubic",
            "Network", "BASELINES", "baseline", "DEBLOCKER_SIGMA", "MissingPackage"]
 
-Level = float | int | str
 
 # BM3D noise level (0-255) per JPEG quality, tuned on offline-train crops by
 # `python scripts/tune_deblocker.py` (see docs/evaluation.md); never on test images.

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from panet.data.datasets import RestorationDataset, find_images
-from panet.evaluate.methods import Level, Method
+from panet.evaluate.methods import Method
 from panet.metrics import psnr, ssim
-from panet.tasks import TASKS, get_task
+from panet.tasks import TASKS, Level, get_task
 
 __all__ = ["TASKS", "parse_levels", "Score", "Evaluation", "evaluate"]
 
