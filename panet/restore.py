@@ -66,14 +66,9 @@ def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> 
     blocks = [m for m in model.modules() if isinstance(m, PyramidAttention)]
     if not blocks:
         return largest
-    per_pixel = 0.0
-    for block in blocks[:1]:   # blocks run one after another; the largest one counts
-        patch = block.patch_size ** 2
-        keys_per_pixel = sum(s * s for s in block.scales)
-        # unfolded values (twice while concatenated), keys and queries, folded output
-        per_pixel = 4 * (keys_per_pixel * (2 * block.channels + block.channels // block.reduction)
-                         * patch + (block.channels // block.reduction + block.channels) * patch)
-        fixed = block.block_bytes
+    # blocks run one after another: the hungriest one counts (memory is linear in pixels)
+    fixed = max(block.inference_bytes(0) for block in blocks)
+    per_pixel = max(block.inference_bytes(1) - block.inference_bytes(0) for block in blocks)
     side = int(math.sqrt(max(1.0, (budget_bytes - fixed) / (per_pixel * 1.25))))
     return max(16, min(largest, side))
 

@@ -176,6 +176,22 @@ class PyramidAttention(nn.Module):
             return wanted
         return torch.float32
 
+    def inference_bytes(self, pixels: int) -> int:
+        """Memory this block holds at inference on one ``pixels``-position feature map:
+        the unfolded values (twice while they are concatenated), keys and queries, the
+        folded output, and one block of scores (at most ``block_bytes``).
+
+        >>> block = PyramidAttention(channels=64, reduction=2)
+        >>> # 4 B x 9 x (3.3 x (128 + 32) + 32 + 64) per pixel x 128^2, plus 128 MiB of scores
+        >>> block.inference_bytes(128 * 128) // 2**20
+        479
+        """
+        patch = self.patch_size ** 2
+        embed = self.channels // self.reduction
+        keys = sum(s * s for s in self.scales)            # key patches per query position
+        per_pixel = 4 * patch * (keys * (2 * self.channels + embed) + embed + self.channels)
+        return int(per_pixel * pixels + self.block_bytes)
+
     def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature pyramid of ``x``; levels of zero size are left out."""
         height, width = x.shape[-2:]
