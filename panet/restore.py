@@ -133,7 +133,7 @@ def resolve_model(spec: str | None, task: str, scale: int | None = None,
     listing the known names) for an unknown name."""
     import os
 
-    from panet.checkpoints import load_model, load_official_checkpoint
+    from panet.checkpoints import load_weights_file
     from panet.models import create_model, list_models
     from panet.pretrained import default_for, load_pretrained, pretrained_entry
 
@@ -146,14 +146,7 @@ def resolve_model(spec: str | None, task: str, scale: int | None = None,
     if pretrained_entry(spec) is not None:
         return load_pretrained(pretrained_entry(spec)), False
     if os.path.isfile(spec):
-        if spec.endswith((".pt", ".pth")):
-            from panet.train.warm_start import is_training_checkpoint, load_source
-
-            model = load_source(spec) if is_training_checkpoint(spec) \
-                else load_official_checkpoint(spec)
-        else:
-            model = load_model(spec)
-        return model.eval(), False
+        return load_weights_file(spec).eval(), False
     if spec not in list_models():
         raise KeyError(f"unknown model {spec!r} (not a file either); known models: "
                        f"{', '.join(list_models())}")

@@ -9,46 +9,22 @@ residual weight makes them scale their input instead).
 
 from __future__ import annotations
 
-import json
-
 import torch
 from torch import nn
 
 from panet.attention import PyramidAttention
+from panet.checkpoints.training import is_training_checkpoint
 
 __all__ = ["warm_start", "load_source", "is_training_checkpoint"]
 
 
-def is_training_checkpoint(path: str) -> bool:
-    """Whether a ``.pt`` file is one of ``panet train``'s checkpoints (not authors' weights)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:   # unreadable files are reported by the loader that follows
-        return False
-    return isinstance(state, dict) and {"model", "config", "iteration"} <= set(state)
-
-
 def load_source(path: str) -> nn.Module:
     """A trained network from our weights (``.safetensors``) or from one of ``panet
-    train``'s checkpoints (``checkpoints/*.pt``, read with ``weights_only=True``), so a
-    long run can seed the next stage without being finished."""
-    from panet.checkpoints import load_model
-    from panet.models import ModelCard, create_model
+    train``'s checkpoints (``checkpoints/*.pt``), so a long run can seed the next stage
+    without being finished."""
+    from panet.checkpoints import load_model, load_training_checkpoint
 
-    if not path.endswith(".pt"):
-        return load_model(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model = create_model(state["config"]["model"]["name"],
-                             **state["config"]["model"]["options"])
-        model.load_state_dict(state["model"])
-        model.metadata = {"task": json.dumps(state["config"].get("task", {})),
-                          "iterations": str(state.get("iteration", ""))}
-        model.card = ModelCard.describe(model, model.metadata)
-    except (KeyError, TypeError, RuntimeError, OSError) as error:
-        raise ValueError(f"{path} is not a panet training checkpoint "
-                         f"({str(error).splitlines()[0]})") from None
-    return model
+    return load_training_checkpoint(path) if path.endswith(".pt") else load_model(path)
 
 
 def _units(model: nn.Module) -> list[tuple[str, nn.Module]]:

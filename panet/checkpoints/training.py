@@ -1,0 +1,54 @@
+"""``panet train``'s own checkpoints (``checkpoints/iter-*.pt``), read as models, and the one
+function that opens any weights file by what it holds."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+from torch import nn
+
+from panet.checkpoints.native import load_model
+from panet.checkpoints.official import load_official_checkpoint
+from panet.models.card import ModelCard
+from panet.models.registry import create_model
+
+__all__ = ["is_training_checkpoint", "load_training_checkpoint", "load_weights_file"]
+
+
+def is_training_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether a ``.pt`` file is one of ``panet train``'s checkpoints (not authors' weights)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:   # unreadable files are reported by the loader that follows
+        return False
+    return isinstance(state, dict) and {"model", "config", "iteration"} <= set(state)
+
+
+def load_training_checkpoint(path: str | os.PathLike) -> nn.Module:
+    """The network of a training checkpoint (read with ``weights_only=True``), its card
+    taken from the run's configuration; ``ValueError`` for anything else."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = create_model(state["config"]["model"]["name"],
+                             **state["config"]["model"]["options"])
+        model.load_state_dict(state["model"])
+        model.metadata = {"task": json.dumps(state["config"].get("task", {})),
+                          "iterations": str(state.get("iteration", ""))}
+        model.card = ModelCard.describe(model, model.metadata)
+    except (KeyError, TypeError, RuntimeError, OSError) as error:
+        raise ValueError(f"{os.fspath(path)} is not a panet training checkpoint "
+                         f"({str(error).splitlines()[0]})") from None
+    return model.eval()
+
+
+def load_weights_file(path: str | os.PathLike) -> nn.Module:
+    """A model from any weights file this project reads, told apart by content: our
+    ``.safetensors``, a ``panet train`` checkpoint, or an authors' ``.pt`` checkpoint."""
+    path = os.fspath(path)
+    if path.endswith((".pt", ".pth")):
+        if is_training_checkpoint(path):
+            return load_training_checkpoint(path)
+        return load_official_checkpoint(path).eval()
+    return load_model(path)
