@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,52 +25,15 @@ from torch import nn
 
 from panet.checkpoints import save_model
 from panet.data.datasets import RestorationDataset
-from panet.data.device_batches import DeviceBatches
-from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
 from panet.files import atomic_output
-from panet.hardware import autocast_dtype as hardware_autocast_dtype
 from panet.metrics import psnr
-from panet.models import create_model
 from panet.tasks import training_task
-from panet.train.config import ConfigError, TrainConfig, config_to_dict
+from panet.train.build import (Distribution, TrainingParts, autocast_dtype, build_parts,
+                               images_folder, make_task, resolve_device)
+from panet.train.config import TrainConfig, config_to_dict
 
 __all__ = ["Trainer", "train_step", "resolve_device", "autocast_dtype", "make_task",
-           "shard_indices", "validation_psnr"]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device {name!r}: CUDA is not available here")
-    return device
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``train.precision`` (None: plain float32); see
-    :func:`panet.hardware.autocast_dtype`."""
-    try:
-        return hardware_autocast_dtype(precision, device)
-    except ValueError as error:
-        raise ConfigError(f"train.{error}") from None
-
-
-def make_task(config: TrainConfig):
-    """The degradation ``config.task`` trains on (see :mod:`panet.tasks`)."""
-    return training_task(config.task).training_degradation(config.task)
-
-
-def _images(spec: str) -> str:
-    if spec in (TRAIN_SET_NAME, TEST_SET_NAME):
-        from panet.data.photos import default_root
-
-        folder = os.path.join(default_root(), spec)
-        if not os.path.isdir(folder) or not glob.glob(os.path.join(folder, "*.png")):
-            raise ConfigError(f"the {spec} photos are not prepared; run 'panet data fetch' or "
-                              "point data.train / data.val at a folder of images")
-        return folder
-    return os.path.expanduser(spec)
+           "shard_indices", "validation_psnr", "TrainingParts", "Distribution", "build_parts"]
 
 
 def validation_psnr(model: nn.Module, config: TrainConfig, device: torch.device | str = "cpu",
@@ -77,7 +41,7 @@ def validation_psnr(model: nn.Module, config: TrainConfig, device: torch.device 
     """Mean PSNR of ``model`` on the configuration's validation crops: the fixed centre crops
     of ``data.val`` with a fixed degradation, scored with the paper's protocol (SR: Y,
     shave = scale). ``each(index, degraded, restored, target)`` sees every crop."""
-    dataset = RestorationDataset(_images(config.data.val), make_task(config),
+    dataset = RestorationDataset(images_folder(config.data.val), make_task(config),
                                  patch_size=config.data.val_patch_size,
                                  channels=config.task.channels, train=False,
                                  seed=config.train.seed)
@@ -110,14 +74,16 @@ def shard_indices(length: int, epoch: int, seed: int, rank: int, world: int) -> 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, degraded: torch.Tensor,
                target: torch.Tensor, dtype: torch.dtype | None,
-               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
-    """One L1 step; returns the loss of this process's batch (a 0-d tensor: reading it
-    waits for the device, so callers read it only when they log)."""
+               scaler: torch.amp.GradScaler | None = None,
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.l1_loss
+               ) -> torch.Tensor:
+    """One step (L1 loss by default); returns the loss of this process's batch (a 0-d
+    tensor: reading it waits for the device, so callers read it only when they log)."""
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(degraded.device.type, dtype=dtype or torch.float32,
                         enabled=dtype is not None):
         restored = model(degraded)
-    loss = F.l1_loss(restored.float(), target)
+    loss = loss_fn(restored.float(), target)
     if scaler is not None:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -141,62 +107,22 @@ class Trainer:
     """Runs one training configuration into ``out_dir`` (``--resume`` continues it)."""
 
     def __init__(self, config: TrainConfig, out_dir: str, *, resume: bool = False,
-                 progress: bool = True) -> None:
+                 progress: bool = True, parts: TrainingParts | None = None,
+                 place: Distribution | None = None) -> None:
+        """``parts`` (default: built from ``config``) are what is trained; ``config``
+        still sets the loop: iterations, time limit, schedule, logging, validation."""
         self.config = config
         self.out_dir = out_dir
         self.progress = progress
-        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        self.device = resolve_device(config.train.device)
-        if self.distributed:
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-                torch.cuda.set_device(self.device)
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        self.rank = dist.get_rank() if self.distributed else 0
-        self.world = dist.get_world_size() if self.distributed else 1
-        if config.train.batch_size % self.world:
-            raise ConfigError(f"train.batch_size {config.train.batch_size} does not split over "
-                              f"{self.world} processes")
-        self.batch = config.train.batch_size // self.world
-        if config.train.threads > 0:
-            torch.set_num_threads(config.train.threads)
-        self.dtype = autocast_dtype(config.train.precision, self.device)
-        if self.device.type == "cuda":   # fixed crop sizes: let cuDNN pick its fastest kernels
-            torch.backends.cudnn.benchmark = True
-        self.task = make_task(config)
-        torch.manual_seed(config.train.seed)
-        self.model = create_model(config.model.name, **config.model.options)
+        self.place = place or Distribution.from_environment(config)
+        self.device, self.rank, self.world = self.place.device, self.place.rank, self.place.world
+        self.distributed, self.batch = self.place.distributed, self.place.batch
         resuming = resume and bool(glob.glob(os.path.join(out_dir, "checkpoints", "iter-*.pt")))
-        if config.model.init_from and not resuming:
-            from panet.train.warm_start import load_source, warm_start
-
-            fresh = warm_start(self.model, load_source(config.model.init_from))
-            if fresh:
-                print(f"warm start from {config.model.init_from}; new: {', '.join(fresh)}")
-        self.model = self.model.to(self.device)
-        self._check_channels()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
-                                          betas=tuple(config.optim.betas), eps=config.optim.eps)
-        # The cosine schedule sets the rate itself each step (it may follow the time limit);
-        # an idle constant LambdaLR keeps the checkpoint layout of both schedules the same.
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=config.optim.decay_every, gamma=config.optim.gamma) \
-            if config.optim.schedule == "step" else \
-            torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
-        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
-        self.train_set = RestorationDataset(
-            _images(config.data.train), self.task, patch_size=config.data.patch_size,
-            channels=config.task.channels, repeat=config.data.repeat, seed=config.train.seed)
-        self.device_batches = None
-        if config.data.pipeline == "device":   # batch k depends on (seed, rank, k) alone
-            self.device_batches = DeviceBatches(
-                self.train_set.paths, self.task, patch_size=config.data.patch_size,
-                channels=config.task.channels, batch_size=self.batch, device=self.device,
-                seed=config.train.seed, rank=self.rank)
-        if len(self.train_set) < config.train.batch_size:
-            raise ConfigError(f"{len(self.train_set)} training samples per epoch cannot fill a "
-                              f"batch of {config.train.batch_size}; raise data.repeat")
+        self.parts = parts or build_parts(config, self.place, warm_start=not resuming)
+        self.model, self.optimizer = self.parts.model, self.parts.optimizer
+        self.scheduler, self.scaler = self.parts.scheduler, self.parts.scaler
+        self.train_set, self.device_batches = self.parts.train_set, self.parts.device_batches
+        self.dtype = self.parts.dtype
         self.position = _Position()
         os.makedirs(os.path.join(out_dir, "checkpoints"), exist_ok=True)
         if self.rank == 0:   # temporary files of a process killed while writing
@@ -220,15 +146,6 @@ class Trainer:
         return self._writer
 
     # ---- setup helpers --------------------------------------------------------------------
-
-    def _check_channels(self) -> None:
-        conv = self.model.head[0]
-        wanted = 1 if self.config.task.channels == 1 else \
-            training_task(self.config.task).model_channels
-        if conv.in_channels != wanted:
-            raise ConfigError(f"model {self.config.model.name} takes {conv.in_channels} "
-                              f"channel(s) but the task gives {wanted}; set "
-                              f"model.options.in_channels={wanted}")
 
     def _workers(self) -> int:
         if self.config.data.workers >= 0:
@@ -396,7 +313,8 @@ class Trainer:
                 self._set_cosine_rate()
             degraded, target = next(batches)
             loss = train_step(self.net, self.optimizer, degraded.to(self.device),
-                              target.to(self.device), self.dtype, self.scaler)
+                              target.to(self.device), self.dtype, self.scaler,
+                              self.parts.loss)
             if not cosine:
                 self.scheduler.step()
             p.iteration += 1
@@ -438,8 +356,14 @@ class Trainer:
         plot_curves(self._log_path, os.path.join(self.out_dir, "curves.png"),
                     f"{config.model.name}, {config.task.type}")
         weights = os.path.join(self.out_dir, "model.safetensors")
-        save_model(self.model, weights, {"task": json.dumps(config_to_dict(self.config)["task"]),
-                                         "iterations": str(p.iteration),
-                                         "best_val_psnr": f"{p.best_psnr:.4f}",
-                                         "train_seconds": f"{p.seconds:.0f}"})
+        metadata = {"task": json.dumps(config_to_dict(self.config)["task"]),
+                    "iterations": str(p.iteration), "best_val_psnr": f"{p.best_psnr:.4f}",
+                    "train_seconds": f"{p.seconds:.0f}"}
+        if getattr(self.model, "architecture", None) is not None:
+            save_model(self.model, weights, metadata)
+        else:   # a network of the user's own: its tensors, without panet's model description
+            import safetensors.torch
+
+            with atomic_output(weights, suffix=".safetensors") as partial:
+                safetensors.torch.save_model(self.model, partial, metadata=metadata)
         return weights
