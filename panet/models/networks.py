@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,15 +91,30 @@ def _residual_body(n_resblocks: int, make_block, positions: list[int], n_feats: 
     return nn.Sequential(*layers)
 
 
+#: Constructor options of the networks that go to their PyramidAttention blocks (the
+#: block's own name where it differs).
+ATTENTION_OPTIONS = {"reduction": "reduction", "scales": "scales", "patch_size": "patch_size",
+                     "softmax_scale": "softmax_scale", "attention_res_scale": "res_scale",
+                     "resample": "resample", "output_divisor": "output_divisor",
+                     "key_eps": "key_eps"}
+
+
 class _ConfiguredModel(nn.Module):
     """Keeps the constructor arguments so that a model can be saved and rebuilt."""
 
     architecture: str
     config: dict[str, Any]
 
-    def _remember(self, **config: Any) -> None:
-        self.config = {key: list(value) if isinstance(value, tuple) else value
-                       for key, value in config.items()}
+    def _remember(self, arguments: dict[str, Any]) -> None:
+        """Keep every constructor argument (``arguments`` is the constructor's
+        ``locals()``), sequences as lists so that the config is plain JSON."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters
+                 if name != "self"]
+        self.config = {name: list(arguments[name]) if isinstance(arguments[name], (tuple, list))
+                       else arguments[name] for name in names}
+
+    def _attention_options(self) -> dict[str, Any]:
+        return {block_name: self.config[name] for name, block_name in ATTENTION_OPTIONS.items()}
 
     @property
     def attention_blocks(self) -> list[PyramidAttention]:
@@ -151,23 +168,15 @@ class PANet(_ConfiguredModel):
             raise ValueError(f"residual {residual!r} needs as many output channels as inputs")
         if residual == "bilinear" and in_channels != 3:
             raise ValueError("residual 'bilinear' demosaics a 3-channel mosaic")
-        self._remember(in_channels=in_channels, out_channels=out_channels, n_feats=n_feats,
-                       n_resblocks=n_resblocks, attention_positions=list(attention_positions),
-                       shared_prelu=shared_prelu, reduction=reduction,
-                       scales=[float(s) for s in scales], patch_size=patch_size,
-                       softmax_scale=softmax_scale, attention_res_scale=attention_res_scale,
-                       resample=resample, output_divisor=output_divisor, key_eps=key_eps,
-                       residual=residual)
+        scales = [float(s) for s in scales]
+        self._remember(locals())
         self.residual = residual
         shared = nn.PReLU(num_parameters=1, init=0.25)
         positions = resolve_positions(attention_positions, n_resblocks)
         self.head = nn.Sequential(conv3x3(in_channels, n_feats))
         self.body = _residual_body(
             n_resblocks, lambda: ResBlock(n_feats, shared if shared_prelu else nn.PReLU(1, 0.25)),
-            positions, n_feats,
-            dict(reduction=reduction, scales=scales, patch_size=patch_size,
-                 softmax_scale=softmax_scale, res_scale=attention_res_scale, resample=resample,
-                 output_divisor=output_divisor, key_eps=key_eps))
+            positions, n_feats, self._attention_options())
         self.tail = nn.Sequential(conv3x3(n_feats, out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,13 +210,8 @@ class PAEDSR(_ConfiguredModel):
         super().__init__()
         if n_feats < 1 or n_resblocks < 0:
             raise ValueError("n_feats must be positive and n_resblocks non-negative")
-        self._remember(scale=scale, n_feats=n_feats, n_resblocks=n_resblocks,
-                       res_scale=res_scale, attention_positions=list(attention_positions),
-                       reduction=reduction, scales=[float(s) for s in scales],
-                       patch_size=patch_size, softmax_scale=softmax_scale,
-                       attention_res_scale=attention_res_scale, resample=resample,
-                       output_divisor=output_divisor, key_eps=key_eps,
-                       rgb_mean=[float(m) for m in rgb_mean])
+        scales, rgb_mean = [float(s) for s in scales], [float(m) for m in rgb_mean]
+        self._remember(locals())
         self.scale = scale
         positions = resolve_positions(attention_positions, n_resblocks)
         self.sub_mean = MeanShift(rgb_mean, sign=-1)
@@ -215,10 +219,7 @@ class PAEDSR(_ConfiguredModel):
         self.head = nn.Sequential(conv3x3(3, n_feats))
         self.body = _residual_body(
             n_resblocks, lambda: ResBlock(n_feats, nn.ReLU(inplace=True), res_scale),
-            positions, n_feats,
-            dict(reduction=reduction, scales=scales, patch_size=patch_size,
-                 softmax_scale=softmax_scale, res_scale=attention_res_scale, resample=resample,
-                 output_divisor=output_divisor, key_eps=key_eps))
+            positions, n_feats, self._attention_options())
         self.tail = nn.Sequential(Upsampler(scale, n_feats), conv3x3(n_feats, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
