@@ -61,9 +61,9 @@ def forward_calls(height: int, width: int, *, tile: int | None, overlap: int = 1
 def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> int:
     """The largest square tile whose attention fits ``budget_bytes`` (capped at ``largest``,
     since time per pixel grows with the tile's area)."""
-    from panet.attention import PyramidAttention
+    from panet.attention import attention_blocks
 
-    blocks = [m for m in model.modules() if isinstance(m, PyramidAttention)]
+    blocks = attention_blocks(model)
     if not blocks:
         return largest
     # blocks run one after another: the hungriest one counts (memory is linear in pixels)

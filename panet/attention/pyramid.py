@@ -14,7 +14,7 @@ from panet.attention.kernel import DEFAULT_BLOCK_BYTES, DEFAULT_KEEP_BYTES, atte
 from panet.hardware import has_fast_low_precision
 
 __all__ = ["PyramidAttention", "PointwiseEmbedding", "pyramid_level_size", "resize_level",
-           "DEFAULT_SCALES"]
+           "DEFAULT_SCALES", "attention_blocks"]
 
 #: The paper's five pyramid levels.
 DEFAULT_SCALES: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
@@ -253,3 +253,11 @@ class PyramidAttention(nn.Module):
         return [part.reshape(shape) for part, shape in
                 zip(weights.split([h * w for h, w in shapes]), shapes)]
 
+
+def attention_blocks(model: nn.Module) -> list[PyramidAttention]:
+    """The pyramid attention blocks of any network, in the order they run.
+
+    >>> len(attention_blocks(nn.Sequential(PyramidAttention(4, 2), nn.ReLU())))
+    1
+    """
+    return [m for m in model.modules() if isinstance(m, PyramidAttention)]

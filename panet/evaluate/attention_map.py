@@ -8,18 +8,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from panet.attention import PyramidAttention
+from panet.attention import attention_blocks
 
 __all__ = ["attention_blocks", "query_attention", "attention_map_figure"]
 
 
 class _Captured(Exception):
     """Stops the forward pass once the attention block's input is known."""
-
-
-def attention_blocks(model: nn.Module) -> list[PyramidAttention]:
-    """The model's pyramid attention blocks, in the order they run."""
-    return [m for m in model.modules() if isinstance(m, PyramidAttention)]
 
 
 @torch.no_grad()

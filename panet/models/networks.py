@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from panet.attention.pyramid import DEFAULT_SCALES, PyramidAttention
+from panet.attention.pyramid import DEFAULT_SCALES, PyramidAttention, attention_blocks
 from panet.models.blocks import MeanShift, ResBlock, Upsampler, conv3x3
 
 __all__ = ["PANet", "PAEDSR", "DIV2K_MEAN", "RESIDUALS", "resolve_positions",
@@ -119,7 +119,7 @@ class _ConfiguredModel(nn.Module):
     @property
     def attention_blocks(self) -> list[PyramidAttention]:
         """The pyramid attention modules inside the network."""
-        return [m for m in self.modules() if isinstance(m, PyramidAttention)]
+        return attention_blocks(self)
 
 
 class PANet(_ConfiguredModel):
