@@ -6,94 +6,8 @@ import argparse
 import os
 import sys
 
-from panet.cli.common import CommandError, file_slug, precision_dtype, resolve_model
+from panet.cli.common import CommandError, file_slug, precision_dtype
 from panet.tasks import TASKS
-
-
-def _eval_datasets(text: str) -> dict[str, str]:
-    from panet.data.photos import SET_NAMES, default_root, read_index, set_folder
-
-    datasets: dict[str, str] = {}
-    for item in [t.strip() for t in text.split(",") if t.strip()]:
-        roles = {name: role for role, name in SET_NAMES.items()}
-        if item in roles:
-            folder = set_folder(default_root(), roles[item])
-            if not read_index(default_root(), roles[item]):
-                raise CommandError(f"{item} is not prepared in {default_root()}; run "
-                                   f"'panet data fetch {roles[item]}' first")
-            datasets[item] = folder
-        elif os.path.isdir(item):
-            datasets[os.path.basename(os.path.normpath(item))] = item
-        else:
-            raise CommandError(f"{item!r} is neither a folder nor a prepared set "
-                               f"({', '.join(SET_NAMES.values())})")
-    if not datasets:
-        raise CommandError("--dataset names no dataset")
-    return datasets
-
-
-def _eval_models(args: argparse.Namespace, levels: list) -> list:
-    """``[LABEL=]NAME|FILE[@LEVEL]`` items; ``none`` for baselines only."""
-    from panet.evaluate import Network
-    from panet.models import model_card
-    from panet.tasks import get_task
-
-    dtype = precision_dtype(args.precision, getattr(args, "device", "cpu"))
-    text = args.models
-    if text is None:   # the task's default model (shipped weights first; one per SR scale)
-        items = [(None, s) for s in levels] if get_task(args.task).upscales else [(None, None)]
-    elif text.strip().lower() == "none":
-        return []
-    else:
-        items = [(t.strip(), None) for t in text.split(",") if t.strip()]
-    methods = []
-    for item, scale in items:
-        label, level = None, None
-        if item and "=" in item:
-            label, item = item.split("=", 1)
-        if item and "@" in item:
-            item, level = item.rsplit("@", 1)
-        task = get_task(args.task)   # denoise-gray: the gray shipped model of task denoise
-        model, random_weights = resolve_model(item, task.family, scale, task.model_channels)
-        default = model_card(model).shipped_name or f"{model_card(model).architecture} (default)"
-        name = label or (os.path.splitext(os.path.basename(item))[0] if item and
-                         os.path.isfile(item) else (item or default))
-        if random_weights:
-            name += " (random weights)"
-            print(f"panet: warning: {item or 'the default model'} has no trained weights yet; "
-                  "its row shows what RANDOM weights do", file=sys.stderr)
-        methods.append(Network(name=name, model=model, task=args.task, level=level,
-                               protocol=args.protocol, tile=args.tile, overlap=args.overlap,
-                               ensemble=args.ensemble, dtype=dtype))
-    return methods
-
-
-def _eval_baselines(args: argparse.Namespace) -> list:
-    from panet.evaluate import MissingPackage, baseline
-
-    explicit = args.baselines is not None
-    from panet.tasks import get_task
-
-    names = list(get_task(args.task).baselines) if not explicit else \
-        [t.strip() for t in args.baselines.split(",") if t.strip() and t.strip() != "none"]
-    methods = []
-    for name in names:
-        try:
-            method = baseline(name)
-        except ValueError as error:
-            raise CommandError(str(error)) from None
-        if args.task not in method.tasks:
-            raise CommandError(f"baseline {name!r} does not do task {args.task} (it does "
-                               f"{', '.join(method.tasks)})")
-        try:
-            method.check_available()
-        except MissingPackage as error:
-            if explicit:
-                raise CommandError(f"{name}: {error}") from None
-            print(f"panet: note: skipping baseline {name}: {error}", file=sys.stderr)
-            continue
-        methods.append(method)
-    return methods
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from panet import __version__
     from panet.evaluate import (comparison_figure, csv_table, evaluate, json_report,
                                 markdown_table, parse_levels)
+    from panet.evaluate.setup import baselines_for, datasets_from_text, networks_from_text
     from panet.files import atomic_output
     from panet.hardware import describe_machine
     from panet.io import write_image
@@ -113,8 +28,17 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--crop must be at least 8 pixels, got {args.crop}")
     if args.limit is not None and args.limit < 1:
         raise CommandError(f"--limit must be at least 1, got {args.limit}")
-    datasets = _eval_datasets(args.dataset)
-    methods = _eval_baselines(args) + _eval_models(args, levels)
+    datasets = datasets_from_text(args.dataset)
+    baselines, notes = baselines_for(args.task, args.baselines)
+    networks, warnings = networks_from_text(
+        args.task, levels, args.models, protocol=args.protocol, tile=args.tile,
+        overlap=args.overlap, ensemble=args.ensemble,
+        dtype=precision_dtype(args.precision, getattr(args, "device", "cpu")))
+    for line in notes:
+        print(f"panet: note: {line}", file=sys.stderr)
+    for line in warnings:
+        print(f"panet: warning: {line}", file=sys.stderr)
+    methods = baselines + networks
     if not methods:
         raise CommandError("nothing to evaluate: no models and no baselines")
     out = args.out or os.path.join("eval", args.task)
