@@ -7,7 +7,7 @@ import functools
 import torch
 
 __all__ = ["cpu_flags", "has_fast_low_precision", "autocast_dtype", "precision_plan",
-           "describe_machine", "PRECISIONS"]
+           "describe_machine", "PRECISIONS", "available_device"]
 
 #: What ``--precision`` / ``train.precision`` accept.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -37,6 +37,31 @@ def _cpu_has_native_bfloat16() -> bool:
             except RuntimeError:
                 pass
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def available_device(name: str) -> torch.device:
+    """The device called ``name`` (``auto``: a GPU if there is one), if this machine and
+    this PyTorch build have it; ``ValueError`` in one line otherwise.
+
+    >>> available_device("cpu")
+    device(type='cpu')
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {name!r} is not a device name (cpu, cuda, cuda:1, auto)"
+                         ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: CUDA is not available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} "
+                             "GPU(s)")
+    elif device.type != "cpu":
+        raise ValueError(f"device {name!r}: only cpu and cuda are supported")
+    return device
 
 
 @functools.lru_cache(maxsize=None)

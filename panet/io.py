@@ -9,6 +9,7 @@ formats and keeps EXIF/ICC metadata; Pillow reads 16-bit colour PNG as 8 bits, s
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 
@@ -31,6 +32,18 @@ _ALPHA = {"PNG", "TIFF", "WEBP"}
 
 class ImageError(ValueError):
     """An image that cannot be read or written, with the reason in one line."""
+
+
+#: Images claiming more pixels than this are refused before decoding (decompression bombs):
+#: Pillow's own hard limit, 179 megapixels (7x a 24-MP photo, 2 GiB as float32 RGB),
+#: applied to every format.
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+
+
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"claims {width}x{height} pixels ({width * height / 1e6:,.0f} MP), "
+                         f"more than the {MAX_PIXELS / 1e6:.0f} MP this program decodes")
 
 
 @dataclass
@@ -74,6 +87,7 @@ def _png_depth(path: str) -> int:
 
 def _load_png16(path: str) -> ImageData:
     width, height, rows, info = png.Reader(filename=path).asDirect()
+    _check_size(width, height)
     planes = info["planes"]
     array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
     array = array.reshape(height, width, planes)
@@ -87,6 +101,7 @@ def _load_tiff(path: str) -> ImageData:
         if not tiff.pages:
             raise ValueError("the TIFF holds no image")
         page = tiff.pages[0]
+        _check_size(int(page.imagewidth), int(page.imagelength))
         if page.bitspersample == 8 and page.sampleformat == 1:
             # Pillow decodes 8-bit TIFF with every common compression (LZW, deflate, ...).
             return _load_pillow(path)
@@ -104,8 +119,12 @@ def _load_tiff(path: str) -> ImageData:
 
 
 def _load_pillow(path: str) -> ImageData:
-    with Image.open(path) as opened:
+    with warnings.catch_warnings():   # Pillow warns from half the limit on; we decide
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        opened = Image.open(path)
+    with opened:
         image_format = opened.format or "PNG"
+        _check_size(*opened.size)
         opened.load()
         image = ImageOps.exif_transpose(opened)   # honour EXIF orientation
     exif = image.getexif()
@@ -143,9 +162,10 @@ def load_image(path: str | os.PathLike) -> ImageData:
         if magic == b"\x89PNG" and _png_depth(path) == 16:
             return _load_png16(path)
         return _load_pillow(path)
-    except ImageError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+    except ImageError as error:
+        message = str(error)
+        raise ImageError(message if message.startswith(path) else f"{path}: {message}") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError,
             png.Error, tifffile.TiffFileError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ImageError(f"{path}: not a readable image ({reason})") from None

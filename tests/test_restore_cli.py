@@ -164,3 +164,66 @@ def test_restore_file_library_call_equals_the_command(tmp_path, weights):
     assert direct.bit_depth == command.bit_depth == 16
     assert np.array_equal(direct.pixels, command.pixels)
     assert np.array_equal(direct.alpha, command.alpha)
+
+
+def _png_header_only(path, width, height, depth):
+    """A PNG whose header claims ``width x height`` pixels with almost no data (a bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" +
+                     chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 2, 0, 0, 0)) +
+                     chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return str(path)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_decompression_bombs_are_refused_before_decoding(tmp_path, weights, capsys, depth):
+    bomb = _png_header_only(tmp_path / "bomb.png", 100_000, 100_000, depth)
+    before = open(bomb, "rb").read()
+    assert main(["restore", bomb, "-o", str(tmp_path / "out.png"), "--task", "denoise",
+                 "--model", weights["color"], "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "bomb.png" in error and "Traceback" not in error
+    assert "10000000000" in error.replace(",", "") or "10000 MP" in error.replace(",", "")
+    assert not (tmp_path / "out.png").exists() and open(bomb, "rb").read() == before
+    assert os.listdir(tmp_path) == ["bomb.png"]          # no partial output either
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--sigma", "nan", "not a finite number"), ("--max-memory", "inf", "not a finite number"),
+    ("--max-memory", "-1", "must be positive"), ("--device", "tpu", "not a device name"),
+    ("--device", "cuda:7", "cuda:7")])
+def test_impossible_options_are_one_line_errors(tmp_path, weights, capsys, option, value,
+                                                words):
+    source = _image(tmp_path / "in.png")
+    if option == "--device" and value == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    with pytest.raises(SystemExit) if "finite" in words else _no_exit() as caught:
+        status = main(["restore", source, "--task", "denoise", "--model", weights["color"],
+                       option, value])
+    status = caught.value.code if "finite" in words else status
+    assert status == 2
+    error = capsys.readouterr().err
+    assert words in error and "Traceback" not in error
+    assert os.listdir(tmp_path) == ["in.png"]
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_folder_without_images_is_an_error(tmp_path, weights, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    assert main(["restore", str(tmp_path / "empty"), "--task", "denoise", "--model",
+                 weights["color"]]) == 2
+    assert "no images in" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import os
 import resource
 
 __all__ = ["CommandError", "check_output", "precision_dtype", "resolve_model", "threads",
-           "peak_memory_mib", "file_slug"]
+           "peak_memory_mib", "file_slug", "finite_float"]
 
 
 class CommandError(Exception):
@@ -55,3 +55,18 @@ def resolve_model(spec: str | None, task: str, scale: int | None,
         return resolve(spec, task, scale, channels)
     except KeyError as error:
         raise CommandError(error.args[0]) from None
+
+
+def finite_float(text: str) -> float:
+    """An ``argparse`` type: a finite number (``nan`` and ``inf`` make no sense as sigmas,
+    factors or memory budgets)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value

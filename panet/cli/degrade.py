@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from panet.cli.common import CommandError, check_output
+from panet.cli.common import CommandError, check_output, finite_float
 
 
 def run(args: argparse.Namespace) -> None:
@@ -77,12 +77,12 @@ def register(commands) -> None:
     degrade.add_argument("input")
     degrade.add_argument("output")
     kind = degrade.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--noise", type=float, metavar="SIGMA",
+    kind.add_argument("--noise", type=finite_float, metavar="SIGMA",
                       help="additive white Gaussian noise, sigma on the 0-255 scale")
     kind.add_argument("--mosaic", choices=["RGGB", "BGGR", "GRBG", "GBRG"],
                       help="3-channel Bayer mosaic with zeros where a colour is not sampled")
     kind.add_argument("--jpeg", type=int, metavar="QUALITY", help="JPEG round trip (4:2:0)")
-    kind.add_argument("--downscale", type=float, metavar="SCALE",
+    kind.add_argument("--downscale", type=finite_float, metavar="SCALE",
                       help="Matlab-compatible bicubic downscaling by this factor (2, 3, 4, 1.5, ...)")
     degrade.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     degrade.add_argument("--random", action="store_true", help="fresh random noise, no seed")

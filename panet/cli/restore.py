@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from panet.cli.common import CommandError, precision_dtype, resolve_model
+from panet.cli.common import CommandError, finite_float, precision_dtype, resolve_model
 from panet.tasks import FAMILIES
 
 
@@ -34,9 +34,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
+    from panet.hardware import available_device
     from panet.io import FORMATS
     from panet.restore import model_scale
     from panet.tasks import for_images
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
                                      restore_file)
 
     _check_arguments(args)
+    device = available_device(args.device)   # before anything is loaded
     upscales = for_images(args.task).upscales
     model, random_weights = resolve_model(args.model, args.task, args.scale)
     scale = model_scale(model)
@@ -60,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
         print("panet: warning: no trained weights for this model yet; it has RANDOM weights "
               "and will not restore anything (pass --model PATH to trained weights)",
               file=sys.stderr)
-    device = torch.device(args.device)
     models = ModelPool(model, args.task, args.scale, fixed=args.model is not None,
                        device=device)
     options = RestoreOptions(
@@ -72,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         files = expand_inputs(args.inputs, args.recursive)
     except FileNotFoundError as error:
         raise CommandError(str(error)) from None
+    if not files:
+        raise CommandError(f"no images in {', '.join(args.inputs)} (looked for "
+                           f"{', '.join(sorted(FORMATS))}"
+                           f"{'' if args.recursive else '; --recursive descends into folders'})")
     single = len(files) == 1 and os.path.isfile(args.inputs[0]) and len(args.inputs) == 1
     out_is_file = bool(args.output) and single and \
         os.path.splitext(args.output)[1].lower() in FORMATS
@@ -114,7 +118,7 @@ def register(commands) -> None:
     restore.add_argument("inputs", nargs="+", metavar="INPUT")
     restore.add_argument("-o", "--output", help="output file (one input) or folder")
     restore.add_argument("--task", required=True, choices=FAMILIES)
-    restore.add_argument("--sigma", type=float, help="noise level of the input (0-255). The "
+    restore.add_argument("--sigma", type=finite_float, help="noise level of the input (0-255). The "
                          "shipped denoisers are blind (sigma 0-75), so it is optional: "
                          "without it the level is estimated and reported")
     restore.add_argument("--pattern", default="RGGB", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
@@ -125,7 +129,7 @@ def register(commands) -> None:
     restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")
     restore.add_argument("--overlap", type=int,
                          help="tile overlap in pixels (default: a sixth of the tile, 8 to 16)")
-    restore.add_argument("--max-memory", type=float, default=4.0,
+    restore.add_argument("--max-memory", type=finite_float, default=4.0,
                          help="GiB for the whole process (sets the tile size; default 4)")
     restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
     restore.add_argument("--protocol", choices=["default", "paper"], default="default",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from panet.cli.common import CommandError, check_output, peak_memory_mib
+from panet.cli.common import CommandError, check_output, finite_float, peak_memory_mib
 
 
 def run(args: argparse.Namespace) -> None:
@@ -52,7 +52,7 @@ def register(commands) -> None:
                                 "picture (checks the installation)")
     smoke.add_argument("--image", help="image to use instead of the bundled picture")
     smoke.add_argument("--model", default="panet-s", help="registered model name")
-    smoke.add_argument("--sigma", type=float, default=25.0, help="noise level on 0-255")
+    smoke.add_argument("--sigma", type=finite_float, default=25.0, help="noise level on 0-255")
     smoke.add_argument("--seed", type=int, default=0)
     smoke.add_argument("-o", "--output", help="write the output image here")
     smoke.add_argument("--overwrite", action="store_true", help="replace an existing output")

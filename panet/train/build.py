@@ -27,6 +27,7 @@ from panet.data.datasets import RestorationDataset
 from panet.data.device_batches import DeviceBatches
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
 from panet.hardware import autocast_dtype as hardware_autocast_dtype
+from panet.hardware import available_device
 from panet.models import create_model
 from panet.tasks import training_task
 from panet.train.config import ConfigError, TrainConfig
@@ -36,12 +37,11 @@ __all__ = ["TrainingParts", "Distribution", "build_parts", "make_task", "resolve
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device {name!r}: CUDA is not available here")
-    return device
+    """``train.device`` as a device this machine has (``ConfigError`` otherwise)."""
+    try:
+        return available_device(name)
+    except ValueError as error:
+        raise ConfigError(f"train.{error}") from None
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
