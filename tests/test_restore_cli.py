@@ -227,3 +227,12 @@ def test_a_folder_without_images_is_an_error(tmp_path, weights, capsys):
     assert main(["restore", str(tmp_path / "empty"), "--task", "denoise", "--model",
                  weights["color"]]) == 2
     assert "no images in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tile", ["0", "-5", "15"])
+def test_tiles_too_small_are_refused_before_any_work(tmp_path, weights, capsys, tile):
+    source = _image(tmp_path / "in.png")
+    assert main(["restore", source, "--task", "denoise", "--model", weights["color"],
+                 "--tile", tile]) == 2
+    assert "--tile must be at least 16 pixels" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["in.png"]

@@ -24,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from panet.io import write_image
 
     levels = parse_levels(args.task, args.levels)
+    if args.tile is not None and args.tile < 16:
+        raise CommandError(f"--tile must be at least 16 pixels, got {args.tile}")
+    if not 0 <= args.overlap < (args.tile or 2**31):
+        raise CommandError(f"--overlap must be from 0 to the tile size - 1, got {args.overlap}")
     if args.crop is not None and args.crop < 8:
         raise CommandError(f"--crop must be at least 8 pixels, got {args.crop}")
     if args.limit is not None and args.limit < 1:

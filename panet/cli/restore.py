@@ -17,6 +17,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise CommandError(f"--quality must be from 1 to 100, got {args.quality}")
     if args.max_memory <= 0:
         raise CommandError(f"--max-memory must be positive, got {args.max_memory}")
+    if args.tile is not None and args.tile < 16:
+        raise CommandError(f"--tile must be at least 16 pixels, got {args.tile}")
     if args.tile is not None and args.overlap is not None and args.tile <= args.overlap:
         raise CommandError(f"--tile ({args.tile}) must be larger than --overlap ({args.overlap})")
     if args.overlap is not None and args.overlap < 0:
