@@ -80,7 +80,9 @@ def _cpu_low_precision_speedup(dtype: torch.dtype, size: int = 768) -> float:
             times.append(time.perf_counter() - start)
         return min(times)
 
-    return best(torch.float32) / best(dtype)
+    # autocast would turn the float32 product into a low-precision one
+    with torch.autocast("cpu", enabled=False), torch.no_grad():
+        return best(torch.float32) / best(dtype)
 
 
 def has_fast_low_precision(device: torch.device | str, dtype: torch.dtype) -> bool:

@@ -46,10 +46,26 @@ def test_bad_precisions_are_refused():
     assert set(PRECISIONS) == {"auto", "fp32", "bf16", "fp16"}
 
 
-def test_speedup_probe_measures_this_cpu():
+def test_speedup_probe_measures_float32_even_under_autocast(monkeypatch):
+    """The probe's float32 product must stay float32 when the first call happens inside a
+    bfloat16 autocast region (the attention asks from inside one)."""
+    seen = []
+    original = torch.mm
+
+    def spy(a, b):
+        out = original(a, b)
+        seen.append((a.dtype, out.dtype))
+        return out
+
+    monkeypatch.setattr(torch, "mm", spy)
     hardware._cpu_low_precision_speedup.cache_clear()
-    speedup = hardware._cpu_low_precision_speedup(torch.bfloat16, size=128)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            speedup = hardware._cpu_low_precision_speedup(torch.bfloat16, size=64)
+    finally:
+        hardware._cpu_low_precision_speedup.cache_clear()
     assert speedup > 0
+    assert (torch.float32, torch.float32) in seen and (torch.bfloat16, torch.bfloat16) in seen
 
 
 def test_attention_follows_the_detection(fake_cpu):
