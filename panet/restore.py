@@ -170,12 +170,15 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
                    protocol: str = "default", dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu",
                    on_tile: Callable[[], None] | None = None,
-                   tiling: Tiling | None = None):
+                   tiling: Tiling | None = None,
+                   on_plan: Callable[[int], Callable[[], None] | None] | None = None):
     """Restore one ``H x W x C`` float image in [0, 1]; returns ``(H*s) x (W*s) x C`` and a
     note about channel handling (empty when none was needed).
 
     ``tiling`` (a :mod:`panet.tiling` object made for the model's scale) replaces the one
-    ``protocol``, ``tile``, ``overlap`` and ``ensemble`` describe."""
+    ``protocol``, ``tile``, ``overlap`` and ``ensemble`` describe. ``on_plan``, if given,
+    is told how many network calls the prepared image takes (a shifted mosaic is one row
+    or column larger) and may return the ``on_tile`` callback."""
     import numpy as np
 
     image = np.asarray(pixels, dtype=np.float32)
@@ -201,6 +204,9 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
 
     if tiling is None:
         tiling = make_tiling(protocol, tile, overlap, ensemble, paper_min_pixels(task), scale)
+
+    if on_plan is not None:
+        on_tile = on_plan(tiling.calls(*batch.shape[-2:]))
 
     with torch.inference_mode():
         out = tiling(forward, batch, on_tile)

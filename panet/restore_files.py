@@ -23,7 +23,7 @@ from torch import nn
 from panet.io import FORMATS, load_image, save_image
 from panet.models.card import model_card
 from panet.tasks import for_images
-from panet.restore import (default_overlap, forward_calls, restore_pixels, resolve_model,
+from panet.restore import (default_overlap, restore_pixels, resolve_model,
                            tile_for_memory, input_channels)
 
 __all__ = ["RestoreOptions", "ModelPool", "expand_inputs", "output_target", "restore_file",
@@ -130,13 +130,10 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
     tile = options.tile or tile_for_memory(net, height, width, channels,
                                            int(options.max_memory_bytes))
     overlap = default_overlap(tile) if options.overlap is None else options.overlap
-    total = forward_calls(height, width, tile=tile, overlap=overlap, protocol=options.protocol,
-                          task=options.task, ensemble=options.ensemble)
-    on_tile = on_plan(total) if on_plan else None
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
         overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,
-        dtype=options.dtype, device=torch.device(options.device), on_tile=on_tile)
+        dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan)
     notes = [note] if note else []
     alpha = image.alpha
     scale = pixels.shape[0] // height

@@ -236,3 +236,30 @@ def test_tiles_too_small_are_refused_before_any_work(tmp_path, weights, capsys, 
                  "--tile", tile]) == 2
     assert "--tile must be at least 16 pixels" in capsys.readouterr().err
     assert os.listdir(tmp_path) == ["in.png"]
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "GRBG", "BGGR"])
+def test_the_tile_plan_counts_the_calls_a_shifted_mosaic_takes(tmp_path, pattern):
+    """A mosaic whose phase differs from the model's is padded by a row and/or column;
+    the announced number of network calls is the number made."""
+    import json
+
+    from panet.degradations import mosaic
+    from panet.restore_files import ModelPool, RestoreOptions, restore_file
+
+    model = create_model("panet-s", n_resblocks=1, n_feats=8)
+    model.metadata = {"task": json.dumps({"type": "demosaic", "pattern": "RGGB"})}
+    source = tmp_path / "mosaic.png"
+    save_image(source, mosaic(np.random.default_rng(0).random((32, 40, 3)), pattern))
+    planned, made = [], []
+
+    def plan(total):
+        planned.append(total)
+        return lambda: made.append(1)
+
+    restore_file(str(source), str(tmp_path / "out.png"),
+                 ModelPool(model, "demosaic", None, fixed=True),
+                 RestoreOptions(task="demosaic", pattern=pattern, tile=16, overlap=4),
+                 on_plan=plan)
+    assert len(planned) == 1 and planned[0] == len(made)
+    assert load_image(tmp_path / "out.png").pixels.shape == (32, 40, 3)
