@@ -68,7 +68,12 @@ def worker(impl: str, dtype: str, size: int, repeats: int, backward: bool) -> di
     with torch.inference_mode():
         module(small)
     base = _peak_mib()
-    # The machine's speed drifts (shared cores): measure the GEMM rate around each run.
+    return {**timed_between_gemm_rates(run, repeats), "baseline_mib": base}
+
+
+def timed_between_gemm_rates(run, repeats: int) -> dict:
+    """Best and all times of ``repeats`` calls of ``run``, the process's peak memory, and
+    the float32 GEMM rate measured just before and after (the machine's speed drifts)."""
     rates = [gemm_rate("fp32")]
     times = []
     for _ in range(repeats):
@@ -76,7 +81,7 @@ def worker(impl: str, dtype: str, size: int, repeats: int, backward: bool) -> di
         run()
         times.append(time.perf_counter() - start)
     rates.append(gemm_rate("fp32"))
-    return {"seconds": min(times), "peak_mib": _peak_mib(), "baseline_mib": base,
+    return {"seconds": min(times), "all_seconds": times, "peak_mib": _peak_mib(),
             "gemm_fp32": sum(rates) / len(rates)}
 
 

@@ -30,11 +30,10 @@ import math
 import os
 import subprocess
 import sys
-import time
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attention import _peak_mib, gemm_rate  # noqa: E402  (the sibling benchmark)
+from attention import timed_between_gemm_rates  # noqa: E402  (the sibling benchmark)
 
 SETTINGS = {"paper": dict(reduction=2, scales=(1.0, 0.9, 0.8, 0.7, 0.6)),
             "light": dict(reduction=4, scales=(1.0, 0.5))}
@@ -87,15 +86,7 @@ def worker(impl: str, setting: str, precision: str, batch: int, size: int, repea
         out.float().square().mean().backward()
 
     module(torch.randn(1, 64, 12, 12)).sum().backward()  # first-call set-up outside timing
-    rates = [gemm_rate("fp32")]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    rates.append(gemm_rate("fp32"))
-    return {"seconds": min(times), "all_seconds": times, "peak_mib": _peak_mib(),
-            "gemm_fp32": sum(rates) / len(rates)}
+    return timed_between_gemm_rates(step, repeats)
 
 
 def measure(impl: str, setting: str, precision: str, args) -> dict:
