@@ -195,18 +195,24 @@ def test_y_targets_are_the_cpu_datasets_y(photo):
         assert found
 
 
-def test_a_batch_depends_on_seed_rank_and_step_alone(photo):
-    make = lambda seed, rank: DeviceBatches(photo, Denoise((0, 50)), patch_size=16,  # noqa
-                                            batch_size=4, seed=seed, rank=rank)
-    first, second = make(7, 0), make(7, 0)
+def test_a_batch_depends_on_seed_and_step_alone_and_ranks_split_it(photo):
+    make = lambda seed, rank=0, world=1, size=4: DeviceBatches(  # noqa
+        photo, Denoise((0, 50)), patch_size=16, batch_size=size, seed=seed, rank=rank,
+        world=world)
+    first, second = make(7), make(7)
     first.batch(0)
     want = first.batch(1)
     got = second.batch(1)                      # no batch 0 drawn first: the same batch 1
     assert all(torch.equal(a, b) for a, b in zip(want, got))
     resumed = second.batches(start=1)
     assert all(torch.equal(a, b) for a, b in zip(want, next(resumed)))
-    for other in (make(8, 0), make(7, 1)):     # another seed or rank: other batches
-        assert not torch.equal(other.batch(1)[1], want[1])
+    assert not torch.equal(make(8).batch(1)[1], want[1])   # another seed: other batches
+    # two ranks of a world of 2 draw the halves of one process's batch, noise included
+    halves = [make(7, rank, 2, size=2).batch(1) for rank in (0, 1)]
+    for part, whole in zip(zip(*halves), want):
+        assert torch.equal(torch.cat(part), whole)
+    with pytest.raises(ValueError, match="outside a world"):
+        make(7, 2, 2)
 
 
 def test_too_small_photos_unknown_tasks_and_negative_noise_are_refused(photo):

@@ -41,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
                            "or choose another --out")
     trainer = Trainer(config, out, resume=args.resume, progress=not args.quiet)
     if trainer.rank == 0:
-        with open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as handle:
-            from panet.train.config import config_to_dict
+        from panet.files import atomic_output
+        from panet.train.config import config_to_dict
 
-            yaml.safe_dump(config_to_dict(config), handle, sort_keys=False)
+        with atomic_output(os.path.join(out, "config.yaml"), suffix=".yaml") as partial:
+            with open(partial, "w", encoding="utf-8") as handle:
+                yaml.safe_dump(config_to_dict(config), handle, sort_keys=False)
     weights = trainer.run()
     if weights:
         print(f"weights: {weights}")

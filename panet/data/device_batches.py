@@ -118,22 +118,26 @@ class DeviceBatches:
         patch_size: input crop (SR targets are ``patch_size * scale``; for JPEG a multiple
             of the block grid, so that flips keep the blocks on the crop's grid).
         channels: 3 colour or 1 gray, as for the CPU dataset.
-        batch_size: samples per batch.
+        batch_size: samples per batch (of this process).
         device: where the images live and the batches are made.
         seed: with the batch number, decides every random draw.
-        rank: a process's rank under torchrun: each rank draws its own batches.
+        rank, world: a process's rank and the number of processes under torchrun: each
+            draws the global batch of ``batch_size * world`` samples and keeps its slice, so
+            that the ranks together see the batches of one process, whatever their number.
         workers: threads that JPEG-encode the images at start-up.
     """
 
     def __init__(self, images: str | Sequence[str], task, *, patch_size: int = 48,
                  channels: int = 3, batch_size: int = 16,
                  device: torch.device | str = "cpu", seed: int = 0, rank: int = 0,
-                 workers: int | None = None) -> None:
+                 world: int = 1, workers: int | None = None) -> None:
         if not isinstance(task, (Denoise, Demosaic, JPEGArtifacts, SuperResolution)):
             raise ValueError(f"the device pipeline has no rule for task {task!r}")
         self.task, self.patch_size, self.batch_size = task, int(patch_size), int(batch_size)
         self.device = torch.device(device)
-        self.seed, self.rank = int(seed), int(rank)
+        self.seed, self.rank, self.world = int(seed), int(rank), int(world)
+        if not 0 <= self.rank < self.world:
+            raise ValueError(f"rank {rank} is outside a world of {world}")
         self.scale = int(task.scale)
         self.crop = self.patch_size * self.scale
         self.paths = find_images(images)
@@ -193,7 +197,7 @@ class DeviceBatches:
                       transposed: torch.Tensor) -> torch.Tensor:
         """Flat indices ``B x P x P x C`` of uniformly drawn photos and grid-aligned crops
         (from the transposed copies where ``transposed``, for JPEG)."""
-        count, crop, device = self.batch_size, self.crop, self.device
+        count, crop, device = len(transposed), self.crop, self.device
         image = torch.randint(self.count, (count,), generator=generator, device=device)
         image = image + transposed.long() * (len(self.heights) - self.count)
         height, width = self.heights[image], self.widths[image]
@@ -213,15 +217,22 @@ class DeviceBatches:
         return levels.permute(0, 3, 1, 2).float() / 255.0
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch number ``step``: ``(degraded, target)``, the same for the same seed, rank
-        and step."""
+        """Batch number ``step``: ``(degraded, target)``, the same for the same seed, rank,
+        world and step; this rank's slice of the global batch ``step``."""
+        share = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
+        degraded, target = self._global_batch(step, self.batch_size * self.world)
+        return degraded[share], target[share]
+
+    def _global_batch(self, step: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # Drawn whole on every rank (a few crops: cheap beside the network), so that the
+        # draws do not depend on the number of processes.
         task = self.task
-        generator = torch.Generator(self.device).manual_seed(_seed(self.seed, self.rank, step))
-        flips = torch.randint(8, (self.batch_size,), generator=generator, device=self.device)
+        generator = torch.Generator(self.device).manual_seed(_seed(self.seed, 0, step))
+        flips = torch.randint(8, (count,), generator=generator, device=self.device)
         if isinstance(task, JPEGArtifacts):
             # the transposed copies were coded transposed; only the flips come after coding
             index = self._crop_indices(generator, (flips & 4) > 0)
-            quality = _draw_levels(task.quality, self.batch_size, generator).round().long()
+            quality = _draw_levels(task.quality, count, generator).round().long()
             which = torch.searchsorted(self._quality_table, quality)
             shifted = index + (which * self.clean.numel()).view(-1, 1, 1, 1)
             return (dihedral_batch(self._as_images(self.degraded[shifted]), flips & 3),
@@ -229,8 +240,8 @@ class DeviceBatches:
         index = self._crop_indices(generator, torch.zeros_like(flips, dtype=torch.bool))
         target = dihedral_batch(self._as_images(self.clean[index]), flips)
         if isinstance(task, Denoise):
-            sigma = _draw_levels(task.sigma, self.batch_size, generator).float()
-            noise_seed = _seed(self.seed, self.rank, step, 1)
+            sigma = _draw_levels(task.sigma, count, generator).float()
+            noise_seed = _seed(self.seed, 0, step, 1)
             return add_gaussian_noise(target, sigma, seed=noise_seed, clip=task.clip), target
         if isinstance(task, Demosaic):
             return mosaic(target, task.pattern), target

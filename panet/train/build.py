@@ -180,7 +180,7 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
         device_batches = DeviceBatches(
             train_set.paths, task, patch_size=config.data.patch_size,
             channels=config.task.channels, batch_size=place.batch, device=place.device,
-            seed=config.train.seed, rank=place.rank)
+            seed=config.train.seed, rank=place.rank, world=place.world)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return TrainingParts(model, optimizer, scheduler, train_set, F.l1_loss, device_batches,
                          dtype, scaler)

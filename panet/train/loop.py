@@ -1,10 +1,13 @@
 """The training loop: paper recipe, any device, data-parallel with torchrun, fault-tolerant.
 
-One process per device. Under ``torchrun`` (``WORLD_SIZE`` > 1) each rank trains on its own
-shard of every epoch with ``DistributedDataParallel`` (NCCL on GPUs, Gloo on CPUs); rank 0
-alone writes checkpoints and logs. Checkpoints hold everything needed to continue as if
-uninterrupted: weights, optimizer, scheduler, iteration, data position (epoch and batch)
-and the RNG state; they are written atomically.
+One process per device. Under ``torchrun`` (``WORLD_SIZE`` > 1) each rank trains on its slice
+of every global batch with ``DistributedDataParallel`` (NCCL on GPUs, Gloo on CPUs), so that
+N processes with a global batch B see the batches one process with batch B sees; rank 0
+alone writes checkpoints and logs, and the logged loss is the mean over all ranks.
+Checkpoints hold everything needed to continue as if uninterrupted: weights, optimizer,
+scheduler, iteration, data position (epoch and batch), whether that iteration's validation
+is logged, and the RNG state; they are written atomically, and a resumed run first drops
+the log lines written after its checkpoint (a SIGKILL at any moment loses nothing else).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import glob
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,12 +68,25 @@ def validation_psnr(model: nn.Module, config: TrainConfig, device: torch.device 
     return float(np.mean(scores))
 
 
-def shard_indices(length: int, epoch: int, seed: int, rank: int, world: int) -> list[int]:
-    """This rank's share of one epoch's shuffled indices (equal shares; the rest dropped)."""
+def shard_indices(length: int, epoch: int, seed: int, rank: int, world: int,
+                  batch: int = 1) -> list[int]:
+    """This rank's share of one epoch's shuffled indices, in the order it uses them.
+
+    One process takes the shuffled order in batches of ``batch * world``; under ``world``
+    processes, rank ``r`` takes the ``r``-th slice of ``batch`` from each of those global
+    batches, so that the ranks together see exactly the batches one process sees, whatever
+    their number (the samples left over after the last whole global batch are dropped).
+
+    >>> order = shard_indices(10, 0, 7, 0, 1, batch=4)
+    >>> halves = [shard_indices(10, 0, 7, rank, 2, batch=2) for rank in (0, 1)]
+    >>> halves == [order[0:2] + order[4:6], order[2:4] + order[6:8]]
+    True
+    """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(length, generator=generator).tolist()
-    per_rank = length // world
-    return order[rank * per_rank:(rank + 1) * per_rank]
+    step = batch * world
+    return [index for start in range(0, length - step + 1, step)
+            for index in order[start + rank * batch:start + (rank + 1) * batch]]
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, degraded: torch.Tensor,
@@ -101,6 +118,7 @@ class _Position:
     batch: int = 0          # batches of this epoch already consumed
     best_psnr: float = -math.inf
     seconds: float = 0.0    # wall time trained so far, resumed runs included
+    validated: int = -1     # the last iteration whose validation is logged
 
 
 class Trainer:
@@ -141,8 +159,10 @@ class Trainer:
         if self._writer is None and self.rank == 0:
             from torch.utils.tensorboard import SummaryWriter
 
+            # events after the checkpoint (all of them before the first) are dropped
+            iteration = self.position.iteration
             self._writer = SummaryWriter(os.path.join(self.out_dir, "tensorboard"),
-                                         purge_step=self.position.iteration + 1)
+                                         purge_step=iteration + 1 if iteration else 0)
         return self._writer
 
     # ---- setup helpers --------------------------------------------------------------------
@@ -163,7 +183,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "iteration": p.iteration,
                 "epoch": p.epoch, "batch": p.batch, "best_psnr": p.best_psnr,
-                "seconds": p.seconds,
+                "seconds": p.seconds, "validated": p.validated,
                 "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config)}
 
     def _save(self, path: str) -> None:
@@ -180,7 +200,9 @@ class Trainer:
 
     def _load_latest(self) -> None:
         paths = self._checkpoint_paths()
-        if not paths:
+        if not paths:   # killed before its first checkpoint: the run starts again
+            if self.rank == 0:
+                self._truncate_log(-1)
             return
         state = torch.load(paths[-1], map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
@@ -188,9 +210,12 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         self.position = _Position(state["iteration"], state["epoch"], state["batch"],
-                                  state["best_psnr"], float(state.get("seconds", 0.0)))
+                                  state["best_psnr"], float(state.get("seconds", 0.0)),
+                                  int(state.get("validated", -1)))
         if self.rank == 0:   # forget log lines written after that checkpoint
             self._truncate_log(state["iteration"])
+            print(f"resuming at iteration {state['iteration']} from "
+                  f"{os.path.relpath(paths[-1], self.out_dir)}", file=sys.stderr, flush=True)
 
     # ---- logging --------------------------------------------------------------------------
 
@@ -206,9 +231,14 @@ class Trainer:
     def _truncate_log(self, iteration: int) -> None:
         if not os.path.exists(self._log_path):
             return
+        def wanted(line: str) -> bool:
+            try:
+                return json.loads(line).get("iteration", 0) <= iteration
+            except ValueError:   # the half line of a process killed while writing it
+                return False
+
         with open(self._log_path, encoding="utf-8") as handle:
-            kept = [line for line in handle if line.strip()
-                    and json.loads(line).get("iteration", 0) <= iteration]
+            kept = [line for line in handle if line.endswith("\n") and wanted(line)]
         with atomic_output(self._log_path, suffix=".jsonl") as partial:
             with open(partial, "w", encoding="utf-8") as handle:
                 handle.writelines(kept)
@@ -238,7 +268,7 @@ class Trainer:
             p = self.position
             self.train_set.set_epoch(p.epoch)
             indices = shard_indices(len(self.train_set), p.epoch, self.config.train.seed,
-                                    self.rank, self.world)
+                                    self.rank, self.world, self.batch)
             per_epoch = len(indices) // self.batch
             loader = torch.utils.data.DataLoader(
                 torch.utils.data.Subset(self.train_set, indices[p.batch * self.batch:
@@ -282,6 +312,7 @@ class Trainer:
 
     def _validate_and_keep_best(self) -> None:
         p = self.position
+        p.validated = p.iteration
         if self.rank == 0:
             score = self.validate()
             self._log({"iteration": p.iteration, "val_psnr": score})
@@ -303,10 +334,10 @@ class Trainer:
         self.model.train()
         started, done_since = time.perf_counter(), 0
         clock = time.perf_counter()
-        validated_at = -1
         batches = self._batches()
         cosine = config.optim.schedule == "cosine"
-        if p.iteration == 0 and config.model.init_from:   # where a warm start's curve begins
+        if p.iteration == 0 and config.model.init_from and p.validated < 0:
+            # where a warm start's curve begins
             self._validate_and_keep_best()
         while not self._time_up_everywhere():
             if cosine:   # after the clocks are shared, so that every rank uses the same rate
@@ -325,6 +356,9 @@ class Trainer:
             done_since += 1
             bar.update(1)
             if p.iteration % config.train.log_every == 0:
+                if self.distributed:   # every rank logs here: the mean over all ranks
+                    dist.all_reduce(loss, op=dist.ReduceOp.SUM)
+                    loss = loss / self.world
                 loss = float(loss)
                 elapsed = time.perf_counter() - started
                 rate = done_since / elapsed if elapsed > 0 else 0.0
@@ -341,11 +375,10 @@ class Trainer:
             if p.iteration % config.train.val_every == 0 or \
                     p.iteration >= config.train.iterations:
                 self._validate_and_keep_best()
-                validated_at = p.iteration
             if p.iteration % config.train.save_every == 0:
                 self._save_periodic()
         bar.close()
-        if validated_at != p.iteration and p.iteration > 0:
+        if p.validated != p.iteration and p.iteration > 0:
             self._validate_and_keep_best()
         if self.rank != 0:
             return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from panet.files import atomic_output
+
 __all__ = ["plot_curves"]
 
 
@@ -35,5 +37,6 @@ def plot_curves(metrics_path: str, png_path: str, title: str = "") -> None:
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(png_path, dpi=110)
+    with atomic_output(png_path, suffix=".png") as partial:
+        figure.savefig(partial, dpi=110, format="png")
     plt.close(figure)
