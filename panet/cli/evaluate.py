@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from panet.files import atomic_output
     from panet.hardware import describe_machine
     from panet.io import write_image
+    from panet.workers import Workers
 
     levels = parse_levels(args.task, args.levels)
     if args.tile is not None and args.tile < 16:
@@ -59,14 +60,19 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(folder, exist_ok=True)
         write_image(os.path.join(folder, os.path.splitext(score.image)[0] + ".png"), restored)
 
+    workers = Workers.from_environment()   # under torchrun: a share of the images each
     result = evaluate(args.task, levels, datasets, methods, crop=args.crop, limit=args.limit,
                       seed=args.seed, figure_image=args.figure_image, on_result=show,
-                      save=save if args.save_images else None)
+                      save=save if args.save_images else None, workers=workers)
+    workers.close()
+    if result is None:   # another process writes the report
+        return 0
     metadata = {"command": "panet " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("panet")
                 else None, "panet": __version__, "torch": torch.__version__,
                 "python": platform.python_version(), "machine": describe_machine(),
                 "protocol": args.protocol, "crop": args.crop, "limit": args.limit,
-                "seed": args.seed, "ensemble": args.ensemble, "precision": args.precision}
+                "seed": args.seed, "ensemble": args.ensemble, "precision": args.precision,
+                "processes": workers.world}
     files = {"results.md": markdown_table(result), "results.csv": csv_table(result),
              "results.json": json_report(result, metadata)}
     for name, text in files.items():

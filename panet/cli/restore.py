@@ -44,9 +44,13 @@ def run(args: argparse.Namespace) -> int:
     from panet.tasks import for_images
     from panet.restore_files import (ModelPool, RestoreOptions, expand_inputs, output_target,
                                      restore_file)
+    from panet.workers import Workers
 
     _check_arguments(args)
+    workers = Workers.from_environment()   # under torchrun: this process's share of files
     device = available_device(args.device)   # before anything is loaded
+    if device.type == "cuda" and workers.distributed and device.index is None:
+        device = available_device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
     upscales = for_images(args.task).upscales
     model, random_weights = resolve_model(args.model, args.task, args.scale)
     scale = model_scale(model)
@@ -82,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     out_is_file = bool(args.output) and single and \
         os.path.splitext(args.output)[1].lower() in FORMATS
     failed = skipped = 0
-    bar = tqdm(files, unit="image", disable=args.quiet or len(files) < 2)
+    mine = [files[i] for i in workers.share([_size(path) for path, _ in files])]
+    bar = tqdm(mine, unit="image", disable=args.quiet or len(mine) < 2 or workers.rank > 0)
     for path, relative in bar:
         target = output_target(path, relative, args.output, out_is_file)
         if os.path.abspath(target) == os.path.abspath(path):
@@ -109,9 +114,23 @@ def run(args: argparse.Namespace) -> int:
         finally:
             for tiles in bars:
                 tiles.close()
+    # Every process finishes its share before any exits: torchrun stops the others as soon
+    # as one exits with an error. Rank 0 alone then exits with the status of the whole job.
+    failed, skipped = workers.total(failed), workers.total(skipped)
+    workers.close()
+    if workers.rank > 0:
+        return 0
     if skipped:
         print(f"{skipped} output(s) already existed and were skipped (--overwrite replaces them)")
     return 1 if failed else 0
+
+
+def _size(path: str) -> int:
+    """A file's share of the work (0 for one that cannot be read: it fails at once)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def register(commands) -> None:

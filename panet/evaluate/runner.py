@@ -18,6 +18,7 @@ from panet.data.datasets import RestorationDataset, find_images
 from panet.evaluate.methods import Method
 from panet.metrics import psnr, ssim
 from panet.tasks import TASKS, Level, get_task
+from panet.workers import Workers
 
 __all__ = ["TASKS", "parse_levels", "Score", "Evaluation", "evaluate"]
 
@@ -87,7 +88,8 @@ def evaluate(task: str, levels: Sequence[Level], datasets: dict[str, Sequence[st
              methods: Sequence[Method], *, crop: int | None = None, limit: int | None = None,
              seed: int = 0, figure_image: str | None = None,
              on_result: Callable[[Score], None] | None = None,
-             save: Callable[[Score, np.ndarray], None] | None = None) -> Evaluation:
+             save: Callable[[Score, np.ndarray], None] | None = None,
+             workers: Workers | None = None) -> Evaluation | None:
     """Score ``methods`` on ``task`` at each level on each dataset (a folder or a list of
     files). The degraded inputs depend only on ``seed``, the level and the image order, so
     every method (and every rerun) sees the same inputs.
@@ -95,14 +97,26 @@ def evaluate(task: str, levels: Sequence[Level], datasets: dict[str, Sequence[st
     ``crop`` evaluates a centre crop of that (input) size instead of whole images;
     ``limit`` takes the first images only; ``figure_image`` (a substring of a file name,
     default the first image) picks the image kept for the comparison figure.
+
+    ``workers`` (under ``torchrun``, :meth:`Workers.from_environment`) shares the (dataset,
+    level, image) units among the processes; rank 0 gathers the scores and figure images
+    and returns the :class:`Evaluation` a single process would, the others ``None``.
     """
+    workers = workers or Workers()
     spec = get_task(task)
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"two methods share a name: {names}")
     result = Evaluation(task, names, list(datasets), [spec.label(v) for v in levels])
-    for dataset_name, source in datasets.items():
-        paths = find_images(source)[:limit] if limit else find_images(source)
+    images = {name: find_images(source)[:limit] if limit else find_images(source)
+              for name, source in datasets.items()}
+    # units in the order one process takes them; each costs about its file's size
+    costs = [os.path.getsize(path) for paths in images.values() for _ in levels
+             for path in paths]
+    mine = set(workers.share(costs))
+    unit = -1
+    scored: list[tuple[int, Score]] = []
+    for dataset_name, paths in images.items():
         keep = 0
         if figure_image:
             matches = [i for i, p in enumerate(paths) if figure_image in p]
@@ -117,6 +131,9 @@ def evaluate(task: str, levels: Sequence[Level], datasets: dict[str, Sequence[st
                                       cache=False)
             active = [m for m in methods if m.accepts(task, level)]
             for index in range(len(paths)):
+                unit += 1
+                if unit not in mine:
+                    continue
                 degraded, clean = (t.numpy().transpose(1, 2, 0) for t in data[index])
                 image_name = os.path.basename(paths[index])
                 if index == keep:
@@ -131,11 +148,20 @@ def evaluate(task: str, levels: Sequence[Level], datasets: dict[str, Sequence[st
                                   psnr(restored, clean, y=spec.y, shave=spec.shave(level)),
                                   ssim(restored, clean, y=spec.y, shave=spec.shave(level)),
                                   seconds, clean.shape[0] * clean.shape[1] / 1e6)
-                    result.scores.append(score)
+                    scored.append((unit, score))
                     if index == keep:
                         result.figure_images[(dataset_name, label)][method.name] = restored
                     if save:
                         save(score, restored)
                     if on_result:
                         on_result(score)
+    parts = workers.gather((scored, result.figure_images, result.figure_names))
+    if parts is None:
+        return None
+    for _, figures, figure_names in parts:
+        result.figure_images.update(figures)
+        result.figure_names.update(figure_names)
+    # a stable sort: within a unit, the scores stay in the order of the methods
+    merged = sorted((pair for part in parts for pair in part[0]), key=lambda pair: pair[0])
+    result.scores = [score for _, score in merged]
     return result
