@@ -193,12 +193,39 @@ def _bf16_error(kernel, autocast=False):
     return low, (low.float() - exact).abs().max().item() / exact.abs().max().item()
 
 
-def test_bfloat16_native_kernel_is_accurate():
-    low, error = _bf16_error("native")
-    assert low.dtype == torch.bfloat16
-    # Inputs and outputs themselves round at 2^-9 = 0.002 relative; the matching must not
-    # add more than a few of those (plain bfloat16 matching is off by ~10% here).
-    assert error < 0.01
+def _plain_bf16_matching(queries, keys, values, scale, *budgets):
+    """What the native kernel avoids: queries and keys rounded to bfloat16 before matching."""
+    return attend(queries.bfloat16().float(), keys.bfloat16().float(), values.float(), scale,
+                  *budgets).to(values.dtype)
+
+
+@pytest.mark.parametrize("gain", [3.0, 10.0])
+def test_bfloat16_kernels_stay_within_their_documented_error(gain, monkeypatch):
+    """docs/performance.md, "bfloat16 error" (64 channels, weights and input rounded to
+    bfloat16, res_scale 0): the native kernel's largest error is 0.35-0.48% of max |out|,
+    the float32 kernel's 0.21-0.26% (the output's own rounding); plain bfloat16 matching
+    is 1.15-2.17% off. Here at 24² (48² is minutes where bfloat16 is emulated)."""
+    import panet.attention.pyramid as pyramid_module
+
+    torch.manual_seed(0)
+    module = PyramidAttention(64, 2, res_scale=0.0).to(torch.bfloat16).float()
+    x = (torch.randn(1, 64, 24, 24) * gain).bfloat16().float()
+
+    def error(kernel):
+        low = PyramidAttention(64, 2, res_scale=0.0, low_precision_kernel=kernel)
+        low = low.to(torch.bfloat16)
+        low.load_state_dict(module.state_dict())
+        out = low(x.bfloat16())
+        assert out.dtype == torch.bfloat16
+        return ((out.float() - exact).abs().max() / exact.abs().max()).item()
+
+    with torch.inference_mode():
+        exact = module(x)
+        native, float32 = error("native"), error("float32")
+        monkeypatch.setattr(pyramid_module, "attend", _plain_bf16_matching)
+        plain = error("float32")
+    assert native <= 0.0050 and float32 <= 0.0030
+    assert plain > 0.0050      # the bound above tells the native kernel from plain matching
 
 
 @pytest.mark.parametrize("kernel", ["native", "float32"])
@@ -224,9 +251,7 @@ def test_training_under_bfloat16_autocast_follows_float32_gradients(kernel):
     assert (low - exact).norm() <= 0.01 * exact.norm()
 
 
-def test_bfloat16_on_float32_kernel_and_under_autocast():
-    low, error = _bf16_error("float32")
-    assert low.dtype == torch.bfloat16 and error < 0.01
+def test_bfloat16_autocast_of_the_whole_module():
     low, error = _bf16_error("auto", autocast=True)
     assert error < 0.01
 
@@ -253,3 +278,37 @@ def test_rejects_wrong_options(options):
 def test_cost_formula_of_spec():
     # SPEC §1: L for 48x48 is 7,470 keys.
     assert sum(math.prod(pyramid_level_size(48, 48, s)) for s in (1.0, 0.9, 0.8, 0.7, 0.6)) == 7470
+
+
+PEAK_MEMORY_SCRIPT = r"""
+import resource, sys, torch
+from panet.attention.kernel import DEFAULT_BLOCK_BYTES, attend
+torch.set_num_threads(1)
+n, backward = int(sys.argv[1]), sys.argv[2] == "backward"
+torch.manual_seed(0)
+q, k, v = (torch.randn(1, 2, n, requires_grad=backward) for _ in range(3))
+attend(q[..., :256], k[..., :256], v[..., :256], 10.0)    # libraries loaded before measuring
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+out = attend(q, k, v, 10.0, keep_bytes=0)
+if backward:
+    out.sum().backward()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(peak - before, DEFAULT_BLOCK_BYTES)
+"""
+
+
+@pytest.mark.parametrize("passes", ["forward", "backward"])
+def test_attention_memory_stays_within_the_block_budget(passes):
+    """17,000 queries x 17,000 keys: the whole float32 score matrix would take 1.08 GiB, 8x the
+    128 MiB budget of one block. The process's peak resident memory (a fresh subprocess,
+    measured around the call) grows by far less."""
+    import subprocess
+    import sys
+
+    n = 17_000
+    done = subprocess.run([sys.executable, "-c", PEAK_MEMORY_SCRIPT, str(n), passes],
+                          capture_output=True, text=True, check=True)
+    growth, budget = map(int, done.stdout.split())
+    assert n * n * 4 >= 8 * budget
+    # the backward pass holds two blocks; inputs, outputs and gradients are a few MiB
+    assert growth <= 2 * budget + 32 * 2**20, f"peak grew by {growth / 2**20:.0f} MiB"
