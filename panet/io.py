@@ -3,13 +3,16 @@
 Pixels are handed around as float32 ``H x W x C`` arrays in [0, 1] (C = 1 or 3); alpha is
 kept apart and written back unchanged. Libraries: Pillow decodes and encodes the common
 formats and keeps EXIF/ICC metadata; Pillow reads 16-bit colour PNG as 8 bits, so
-``pypng`` handles 16-bit PNG; ``tifffile`` handles 16-bit and float TIFF.
+``pypng`` handles 16-bit PNG (EXIF and ICC in its ``eXIf``/``iCCP`` chunks); ``tifffile``
+handles 16-bit and float TIFF (ICC profile, and EXIF's descriptive text tags). EXIF
+orientation is applied on reading at every depth, and reset to "upright" in what is kept.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 
@@ -79,6 +82,65 @@ def _from_integers(array: np.ndarray, bit_depth: int) -> np.ndarray:
     return (array.astype(np.float32) / float(2 ** bit_depth - 1)).astype(np.float32)
 
 
+#: EXIF tags a 16-bit TIFF keeps (text of the main IFD; the camera's Exif sub-IFD is not
+#: written by tifffile): description, make, model, software, date, artist, copyright.
+_TIFF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+_ORIENTATION = 0x0112
+
+
+def _orient(array: np.ndarray, exif: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    """Apply an EXIF orientation (as Pillow's ``exif_transpose`` does for 8-bit images) to an
+    ``H x W x C`` array; the EXIF kept then says "upright"."""
+    if not exif:
+        return array, exif
+    tags = Image.Exif()
+    tags.load(exif)
+    orientation = tags.get(_ORIENTATION, 1)
+    if orientation == 1 or orientation not in range(2, 9):
+        return array, exif
+    # 2: mirror; 3: 180°; 4: flip; 5: transpose; 6: 90° clockwise; 7: transverse; 8: 90° ccw
+    turned = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+              5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+              7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1)}[orientation]
+    tags[_ORIENTATION] = 1
+    return np.ascontiguousarray(turned(array)), tags.tobytes()
+
+
+def _png_metadata(path: str) -> tuple[bytes | None, bytes | None]:
+    """The ``eXIf`` and ``iCCP`` chunks of a PNG (read by pypng: Pillow would decode it)."""
+    exif = icc = None
+    for kind, data in png.Reader(filename=path).chunks():
+        if kind == b"eXIf":
+            exif = data
+        elif kind == b"iCCP":
+            name_end = data.index(b"\0")
+            icc = zlib.decompress(data[name_end + 2:])
+        elif kind == b"IDAT":
+            break
+    return exif, icc
+
+
+def _add_png_metadata(path: str, exif: bytes | None, icc: bytes | None) -> None:
+    """Insert ``iCCP`` and ``eXIf`` chunks after the header of the PNG at ``path``."""
+    chunks = list(png.Reader(filename=path).chunks())
+    extra = []
+    if icc:
+        extra.append((b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
+    if exif:
+        extra.append((b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
+    with open(path, "wb") as handle:
+        png.write_chunks(handle, chunks[:1] + extra + chunks[1:])
+
+
+def _tiff_exif(page, orientation: bool = True) -> bytes | None:
+    tags = Image.Exif()
+    for code in _TIFF_TEXT_TAGS + ((_ORIENTATION,) if orientation else ()):
+        tag = page.tags.get(code)
+        if tag is not None:
+            tags[code] = tag.value
+    return tags.tobytes() if len(tags) else None
+
+
 def _png_depth(path: str) -> int:
     with open(path, "rb") as handle:
         header = handle.read(26)
@@ -91,9 +153,11 @@ def _load_png16(path: str) -> ImageData:
     planes = info["planes"]
     array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
     array = array.reshape(height, width, planes)
+    exif, icc = _png_metadata(path)
+    array, exif = _orient(array, exif)
     pixels, alpha = _split_alpha(array)
     return ImageData(_from_integers(pixels, 16),
-                     None if alpha is None else _from_integers(alpha, 16), 16, "PNG")
+                     None if alpha is None else _from_integers(alpha, 16), 16, "PNG", exif, icc)
 
 
 def _load_tiff(path: str) -> ImageData:
@@ -103,9 +167,16 @@ def _load_tiff(path: str) -> ImageData:
         page = tiff.pages[0]
         _check_size(int(page.imagewidth), int(page.imagelength))
         if page.bitspersample == 8 and page.sampleformat == 1:
-            # Pillow decodes 8-bit TIFF with every common compression (LZW, deflate, ...).
-            return _load_pillow(path)
+            # Pillow decodes 8-bit TIFF with every common compression (LZW, deflate, ...)
+            # and applies the orientation; its EXIF would hold the structural tags too
+            data = _load_pillow(path)
+            data.exif = _tiff_exif(page, orientation=False)
+            return data
         array = page.asarray()
+        exif, icc = _tiff_exif(page), page.iccprofile
+    if array.ndim == 2:
+        array = array[..., None]
+    array, exif = _orient(array, exif)
     if array.dtype == np.uint8:
         depth, scaled = 8, _from_integers(array, 8)
     elif array.dtype == np.uint16:
@@ -115,7 +186,7 @@ def _load_tiff(path: str) -> ImageData:
     else:
         raise ValueError(f"TIFF sample type {array.dtype} is not supported")
     pixels, alpha = _split_alpha(scaled)
-    return ImageData(pixels, alpha, depth, "TIFF")
+    return ImageData(pixels, alpha, depth, "TIFF", exif, icc)
 
 
 def _load_pillow(path: str) -> ImageData:
@@ -182,17 +253,24 @@ def _to_integers(values: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.clip(np.round(np.asarray(values, dtype=np.float64) * top), 0, top).astype(dtype)
 
 
-def _write_tiff(path: str, array: np.ndarray) -> None:
+def _write_tiff(path: str, array: np.ndarray, exif: bytes | None, icc: bytes | None) -> None:
     colour = array.shape[2] >= 3
     extra = {"extrasamples": ["unassalpha"]} if array.shape[2] in (2, 4) else {}
+    text = []
+    if exif:
+        tags = Image.Exif()
+        tags.load(exif)
+        text = [(code, "s", 0, str(tags[code]), True) for code in _TIFF_TEXT_TAGS
+                if isinstance(tags.get(code), str) and tags[code].isascii()]
     tifffile.imwrite(path, array[..., 0] if array.shape[2] == 1 else array,
-                     photometric="rgb" if colour else "minisblack", **extra)
+                     photometric="rgb" if colour else "minisblack", iccprofile=icc or None,
+                     extratags=text, metadata=None, software=False, **extra)
 
 
 def _encode(path: str, image_format: str, array: np.ndarray, bit_depth: int,
             exif: bytes | None, icc: bytes | None, quality: int) -> None:
     if bit_depth == 32:
-        _write_tiff(path, array.astype(np.float32))
+        _write_tiff(path, array.astype(np.float32), exif, icc)
         return
     ints = _to_integers(array, bit_depth)
     if bit_depth == 16 and image_format == "PNG":
@@ -201,9 +279,11 @@ def _encode(path: str, image_format: str, array: np.ndarray, bit_depth: int,
                             bitdepth=16)
         with open(path, "wb") as handle:
             writer.write(handle, ints.reshape(height, width * planes))
+        if exif or icc:
+            _add_png_metadata(path, exif, icc)
         return
-    if bit_depth == 16:
-        _write_tiff(path, ints)
+    if image_format == "TIFF":   # any depth: the same metadata as 16-bit TIFF
+        _write_tiff(path, ints, exif, icc)
         return
     image = Image.fromarray(ints[..., 0] if ints.shape[2] == 1 else ints)
     options: dict = {}
@@ -222,8 +302,8 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, *, alpha: np.ndarray
     """Write ``H x W x C`` values in [0, 1] atomically (temporary file, then rename).
 
     The format comes from the extension. ``bit_depth`` is 8, 16 (PNG, TIFF) or 32 (float
-    TIFF, values kept unclipped). EXIF and ICC data are written where the format and depth
-    allow (8-bit PNG, JPEG, WebP, TIFF).
+    TIFF, values kept unclipped). EXIF and ICC data are written with every format but BMP;
+    TIFF keeps the ICC profile and EXIF's descriptive text tags only.
     """
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()

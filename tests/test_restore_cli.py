@@ -70,17 +70,86 @@ def test_default_output_name_never_the_input(tmp_path, weights):
                  weights["color"], "--quiet", "--overwrite"]) == 1
 
 
-def test_alpha_and_16_bit_pass_through(tmp_path, weights):
+def _expected(path, weights):
+    """What the library restores from ``path`` (float32, before the output is quantised)."""
+    from panet.restore import restore_pixels
+    from panet.restore_files import RestoreOptions
+    from panet import load_model
+
+    model = load_model(weights)
+    options = RestoreOptions()
+    return restore_pixels(model, load_image(path).pixels, task="denoise", tile=48,
+                          overlap=8, dtype=options.dtype)[0]
+
+
+@pytest.mark.parametrize("name", ["deep.png", "deep.tif"])
+def test_16_bit_values_alpha_exif_and_icc_survive_a_restore(tmp_path, weights, name):
+    from PIL import Image
+    import png
+    import tifffile
+
     rng = np.random.default_rng(1)
     alpha = rng.random((20, 24, 1))
-    source = tmp_path / "deep.png"
-    save_image(source, rng.random((20, 24, 3)), alpha=alpha, bit_depth=16)
-    out = tmp_path / "deep_out.png"
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "panet-camera", "model-7"      # Make, Model
+    source = tmp_path / name
+    save_image(source, rng.random((20, 24, 3)), alpha=alpha, bit_depth=16,
+               exif=exif.tobytes(), icc_profile=b"an ICC profile")
+    out = tmp_path / ("out" + os.path.splitext(name)[1])
     assert main(["restore", str(source), "-o", str(out), "--task", "denoise", "--model",
-                 weights["color"], "--quiet"]) == 0
+                 weights["color"], "--quiet", "--tile", "48", "--overlap", "8"]) == 0
     restored = load_image(out)
     assert restored.bit_depth == 16
+    # the values at 16-bit precision: the network's output rounded to 1/65535, not to 1/255
+    want = np.round(np.clip(_expected(source, weights["color"]).astype(np.float64), 0, 1) * 65535)
+    levels = np.round(restored.pixels.astype(np.float64) * 65535)
+    assert np.array_equal(levels, want)
+    inside = levels[(levels > 0) & (levels < 65535)]          # the random net clips many
+    assert inside.size > 100 and np.mean(inside % 257 != 0) > 0.9   # not 8-bit levels
     assert np.allclose(restored.alpha, np.round(alpha * 65535) / 65535, atol=1e-7)
+    # the metadata, read back from the written file by other readers than panet's
+    if name.endswith(".png"):
+        chunks = dict(png.Reader(filename=str(out)).chunks())
+        assert b"panet-camera" in chunks[b"eXIf"] and b"model-7" in chunks[b"eXIf"]
+        assert chunks[b"iCCP"].startswith(b"ICC Profile\0\0")
+    else:
+        with tifffile.TiffFile(out) as tiff:
+            page = tiff.pages[0]
+            assert page.iccprofile == b"an ICC profile"
+            assert page.tags[271].value == "panet-camera" and page.tags[272].value == "model-7"
+    assert restored.icc_profile == b"an ICC profile"
+
+
+def test_exif_and_icc_of_an_8_bit_jpeg_survive_a_restore(tmp_path, weights):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "panet-camera", 6     # Make; shown turned 90° clockwise
+    pixels = (np.random.default_rng(2).random((16, 24, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "in.jpg", exif=exif.tobytes(), quality=95,
+                                 icc_profile=b"an ICC profile")
+    out = tmp_path / "out.jpg"
+    assert main(["restore", str(tmp_path / "in.jpg"), "-o", str(out), "--task", "denoise",
+                 "--model", weights["color"], "--quiet"]) == 0
+    with Image.open(out) as written:
+        assert written.size == (16, 24)                # upright: the orientation applied
+        assert written.getexif().get(0x010F) == "panet-camera"
+        assert written.getexif().get(0x0112, 1) == 1
+        assert written.info.get("icc_profile") == b"an ICC profile"
+
+
+def test_overwrite_really_rewrites_and_its_absence_really_keeps(tmp_path, weights, capsys):
+    source = _image(tmp_path / "in.png")
+    out = tmp_path / "out.png"
+    out.write_bytes(b"an older output")
+    command = ["restore", source, "-o", str(out), "--task", "denoise", "--model",
+               weights["color"], "--tile", "48", "--overlap", "8"]
+    assert main(command) == 0
+    assert out.read_bytes() == b"an older output"
+    assert "1 output(s) already existed and were skipped" in capsys.readouterr().out
+    assert main(command + ["--overwrite", "--quiet"]) == 0
+    want = np.round(np.clip(_expected(source, weights["color"]).astype(np.float64), 0, 1) * 255)
+    assert np.array_equal(np.round(load_image(out).pixels * 255), want)
 
 
 def test_channel_mismatches_and_sr(tmp_path, weights, capsys):
