@@ -247,10 +247,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return load_image(path).pixels
 
 
-def _to_integers(values: np.ndarray, bit_depth: int) -> np.ndarray:
+def _to_integers(values: np.ndarray, bit_depth: int, rows: int = 256) -> np.ndarray:
+    """Round to integer levels in float64 (exact at 16 bits), a band of ``rows`` at a time:
+    a float64 copy of a whole 24-MP photo would take 600 MB."""
     top = 2 ** bit_depth - 1
-    dtype = np.uint8 if bit_depth == 8 else np.uint16
-    return np.clip(np.round(np.asarray(values, dtype=np.float64) * top), 0, top).astype(dtype)
+    values = np.asarray(values)
+    out = np.empty(values.shape, np.uint8 if bit_depth == 8 else np.uint16)
+    for start in range(0, values.shape[0], rows):
+        band = values[start:start + rows].astype(np.float64) * top
+        out[start:start + rows] = np.clip(np.round(band, out=band), 0, top, out=band)
+    return out
 
 
 def _write_tiff(path: str, array: np.ndarray, exif: bytes | None, icc: bytes | None) -> None:

@@ -78,11 +78,13 @@ PROCESS_BASE_BYTES = 600 * 2**20
 
 
 def image_buffer_bytes(height: int, width: int, channels: int, scale: int = 1) -> int:
-    """Whole-image memory of one restoration besides the network: two float32 copies of the
-    input (the decoded array, the batch tensor), the float32 output accumulator, its blend
-    weights, and two output-sized copies while it is clamped and written."""
+    """Whole-image memory of one restoration besides the network: the decoded file (Pillow
+    keeps 4 bytes a pixel, then an integer array), two float32 copies of the input (the
+    decoded array, the batch tensor), the float32 output accumulator, its blend weights,
+    two output-sized copies while it is clamped, and the integer levels written."""
     pixels_in, pixels_out = height * width, height * width * scale * scale
-    return 4 * (2 * channels * pixels_in + (3 * channels + 1) * pixels_out)
+    return 4 * (2 * pixels_in + 2 * channels * pixels_in + (3 * channels + 1) * pixels_out
+                + pixels_out)
 
 
 def preferred_tile(model: nn.Module) -> int | None:

@@ -119,8 +119,9 @@ def test_tile_for_memory_takes_the_image_off_the_budget():
     from panet.restore import image_buffer_bytes, tile_for_memory
 
     model = create_model("panet-s", n_resblocks=2)
-    # 24 MP colour: 2 input copies + 10 output floats per pixel
-    assert image_buffer_bytes(4000, 6000, 3) == 4 * 24_000_000 * (6 + 10)
+    # 24 MP colour, in 4-byte words per pixel: the decoded file 2, two float input copies
+    # 6, the output, its weights and clamped copies 10, the integer levels written 1
+    assert image_buffer_bytes(4000, 6000, 3) == 4 * 24_000_000 * (2 + 6 + 10 + 1)
     small = tile_for_memory(model, 500, 500, 3, 1 * 2**30)
     big = tile_for_memory(model, 500, 500, 3, 4 * 2**30)
     assert 16 <= small <= big <= 128

@@ -332,3 +332,57 @@ def test_the_tile_plan_counts_the_calls_a_shifted_mosaic_takes(tmp_path, pattern
                  on_plan=plan)
     assert len(planned) == 1 and planned[0] == len(made)
     assert load_image(tmp_path / "out.png").pixels.shape == (32, 40, 3)
+
+
+PEAK_SCRIPT = r"""
+import sys
+def peak():   # this process's own high-water mark (ru_maxrss would carry the parent's)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+import PIL.Image, png, tifffile, tqdm
+import panet.restore, panet.restore_files
+from panet.cli import main
+base = peak()
+status = main(sys.argv[1:])
+print(base, peak())
+sys.exit(status)
+"""
+
+
+def test_restore_stays_within_max_memory_at_the_tightest_budget_it_accepts(tmp_path):
+    """A 4-MP photo (its buffers dominate) at the smallest --max-memory the planner accepts:
+    the whole process's measured peak stays within it, and what the restore adds to a
+    process with the libraries loaded stays within the planner's own accounting (image
+    buffers, weights and tiles: the budget less the 600 MiB it assumes for the process)."""
+    import subprocess
+    import sys
+
+    from panet.restore import PROCESS_BASE_BYTES, tile_for_memory
+
+    torch.manual_seed(0)
+    model = create_model("panet-s", n_resblocks=2, n_feats=8, attention_positions=[])
+    weights = str(tmp_path / "convolutional.safetensors")
+    save_model(model, weights)
+    side = 2048
+    yy, xx = np.mgrid[0:side, 0:side] / side
+    picture = np.stack([np.sin(9 * xx) * 0.4 + 0.5, yy, xx * yy], 2)
+    save_image(tmp_path / "big.png", np.clip(picture + np.random.default_rng(0).normal(
+        0, 0.05, picture.shape), 0, 1))
+    low, high = 0.1, 8.0                     # GiB: bisect the planner's smallest budget
+    for _ in range(24):
+        middle = (low + high) / 2
+        try:
+            tile_for_memory(model, side, side, 3, int(middle * 2**30))
+            high = middle
+        except ValueError:
+            low = middle
+    budget = high + 0.01
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, "restore", str(tmp_path / "big.png"), "-o",
+         str(tmp_path / "out.png"), "--task", "denoise", "--model", weights, "--quiet",
+         "--max-memory", f"{budget:.4f}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    base, peak = map(int, done.stdout.split()[-2:])
+    assert peak <= budget * 2**30
+    accounted = budget * 2**30 - PROCESS_BASE_BYTES
+    assert peak - base <= accounted, (peak - base) / accounted
