@@ -62,8 +62,10 @@ def official_keys(kind: str, n_resblocks: int, n_feats: int, in_channels: int = 
     return keys
 
 
-def make_official_state(kind: str, n_resblocks: int, n_feats: int, seed: int = 0, **kwargs):
-    """Random weights in the authors' layout (shared PReLU, escape_NaN, aliased msa.*)."""
+def make_official_state(kind: str, n_resblocks: int, n_feats: int, seed: int = 0,
+                        mean=DIV2K_MEAN, escape: float = 1e-4, **kwargs):
+    """Random weights in the authors' layout (shared PReLU, escape_NaN, aliased msa.*);
+    ``mean`` is the RGB mean of the mean shift, ``escape`` the attention's escape_NaN."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
     slope = torch.rand(1, generator=generator) * 0.3
@@ -71,12 +73,12 @@ def make_official_state(kind: str, n_resblocks: int, n_feats: int, seed: int = 0
         if key.startswith("msa."):
             continue  # filled below as an alias of the body's attention
         if key.endswith("escape_NaN"):
-            state[key] = torch.tensor([1e-4])
+            state[key] = torch.tensor([escape])
         elif key.endswith("_mean.weight"):
             state[key] = torch.eye(3).view(3, 3, 1, 1)
         elif key.startswith(("sub_mean", "add_mean")):
             sign = -1.0 if key.startswith("sub") else 1.0
-            state[key] = sign * torch.tensor(DIV2K_MEAN)
+            state[key] = sign * torch.tensor(mean)
         elif key.endswith(".body.1.weight"):
             state[key] = slope  # the same tensor everywhere, as in the authors' files
         elif key.endswith(".1.weight") and len(shape) == 1:

@@ -53,6 +53,24 @@ def test_official_checkpoint_gives_the_spec_output(tmp_path, kind, n_resblocks, 
         assert torch.equal(load_model(ours)(x), got)
 
 
+@pytest.mark.parametrize("kind, kwargs, size", [
+    ("panet", {"escape": 3.0}, (1, 3, 9, 10)),
+    ("pa_edsr", {"scale": 2, "mean": (0.25, 0.5, 0.75), "escape": 3.0}, (1, 3, 7, 8)),
+])
+def test_mean_and_escape_nan_are_read_from_the_file(tmp_path, kind, kwargs, size):
+    """Values other than the authors' defaults (DIV2K mean, escape_NaN 1e-4): the loaded
+    model follows the file, and the values matter (the defaults give another output)."""
+    state = make_official_state(kind, 4, 16, **kwargs)
+    model = load_official_checkpoint(_save(state, tmp_path))
+    x = torch.rand(size)
+    with torch.no_grad():
+        got = model(x)
+    assert (got - official_forward(state, x)).abs().max() <= 1e-4
+    defaults = make_official_state(kind, 4, 16, **{k: v for k, v in kwargs.items()
+                                                     if k not in ("mean", "escape")})
+    assert (official_forward(defaults, x) - got).abs().max() > 1e-2
+
+
 def test_inferred_configuration(tmp_path):
     model = load_official_checkpoint(_save(make_official_state("panet", 6, 16, in_channels=1,
                                                                out_channels=1), tmp_path))
