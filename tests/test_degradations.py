@@ -190,12 +190,21 @@ def _jpeg_at(folder, quality):
     return path
 
 
-@pytest.mark.parametrize("sigma", [5, 15, 30, 50])
-def test_noise_estimate_on_a_real_photo(sigma):
-    """The bundled sample picture, noised unclipped: the estimate is within 15 % (+1)."""
-    from panet.degradations import add_gaussian_noise, estimate_noise_sigma
-    from panet.io import read_image, sample_image_path
+@pytest.mark.parametrize("photo", ["astronaut", "coffee", "chelsea", "camera", "rocket"])
+def test_noise_estimate_on_real_photos(photo):
+    """Photos that scikit-image (a test dependency) ships, noised at known levels: within
+    10 % + 2 levels at sigma 5-50 unclipped and 5-30 clipped to 8 bits (docs/restore.md);
+    clipped sigma 50 reads low (clipping removes the tails), by at most 20 %."""
+    import skimage.data
 
-    clean = read_image(sample_image_path())
-    noisy = add_gaussian_noise(clean, sigma, seed=1, clip=False)
-    assert abs(estimate_noise_sigma(noisy) - sigma) <= 0.15 * sigma + 1
+    from panet.degradations import add_gaussian_noise, estimate_noise_sigma
+
+    clean = np.asarray(getattr(skimage.data, photo)(), np.float32) / 255
+    clean = clean[..., None] if clean.ndim == 2 else clean
+    for sigma in (5, 15, 30, 50):
+        for clip in (False, True):
+            found = estimate_noise_sigma(add_gaussian_noise(clean, sigma, seed=1, clip=clip))
+            if clip and sigma == 50:
+                assert 0.8 * sigma <= found <= 1.1 * sigma + 2, (sigma, clip, found)
+            else:
+                assert abs(found - sigma) <= 0.1 * sigma + 2, (sigma, clip, found)
