@@ -177,21 +177,35 @@ def test_shipped_demosaicer_beats_bilinear_interpolation_on_every_pattern():
         assert psnr(restored, clean) > psnr(bilinear, clean) + 1.0, pattern
 
 
-def test_shipped_super_resolution_beats_bicubic_at_every_scale():
-    import numpy as np
+# Gains of the shipped SR models over bicubic on offline-mini (docs/models.md: x2 33.09 vs
+# 32.29, x3 29.80 vs 29.27, x4 27.93 vs 27.58 dB): the test asks for half of each.
+OFFLINE_MINI_SR_GAIN = {2: 0.80, 3: 0.53, 4: 0.35}
 
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_super_resolution_beats_bicubic_at_every_scale(scale):
+    """Crops of three real photos that scikit-image ships: the mean gain over bicubic
+    (Y, shave = scale) is at least half the gain measured on offline-mini (on these
+    crops: 0.39-0.84 dB at x2, 0.25-0.57 at x3, 0.24-0.33 at x4)."""
+    import numpy as np
+    import skimage.data
+
+    from panet.data.datasets import SuperResolution
     from panet.degradations import imresize
     from panet.metrics import psnr
     from panet.restore import restore_pixels
 
-    for scale in (2, 3, 4):
-        low, clean = _sample_case("sr", scale)
-        model, _ = resolve_model(None, "sr", scale)
+    model, _ = resolve_model(None, "sr", scale)
+    gains = []
+    for photo in ("astronaut", "coffee", "chelsea"):
+        crop = np.asarray(getattr(skimage.data, photo)(), np.float32)[100:292, 100:292] / 255
+        low, clean = SuperResolution(scale)(crop, np.random.default_rng(0))
         restored, _ = restore_pixels(model, low, task="sr", tile=48, overlap=8)
         bicubic = np.clip(imresize(low, scale), 0, 1)
         assert restored.shape == clean.shape
-        assert psnr(restored, clean, y=True, shave=scale) > \
-            psnr(bicubic, clean, y=True, shave=scale), scale
+        gains.append(psnr(restored, clean, y=True, shave=scale) -
+                     psnr(bicubic, clean, y=True, shave=scale))
+    assert np.mean(gains) >= OFFLINE_MINI_SR_GAIN[scale] / 2, gains
 
 
 def test_eval_denoise_gray_scores_the_shipped_gray_model_on_gray_images(tmp_path, capsys):

@@ -182,8 +182,68 @@ def test_tiling_equals_whole_image_when_the_tile_covers_it(tmp_path, weights):
                      "--model", weights["color"], "--quiet", *options]) == 0
     assert np.array_equal(load_image(tmp_path / "tiled.png").pixels,
                           load_image(tmp_path / "whole.png").pixels)
-    assert main(["restore", source, "-o", str(tmp_path / "ens.png"), "--task", "denoise",
-                 "--model", weights["color"], "--quiet", "--ensemble", "--protocol", "paper"]) == 0
+
+
+def test_ensemble_with_the_paper_chop_is_the_mean_of_eight_transformed_restorations(
+        tmp_path, weights):
+    """The self-ensemble, computed by hand: each of the 8 flips/rotations of the input run
+    through the authors' chop (6800 pixels for denoising), turned back, averaged, then
+    clamped (the mean of the raw outputs, as the authors' code takes it)."""
+    from panet import load_model
+    from panet.data.datasets import dihedral
+    from panet.tiling import paper_chop_forward
+
+    source = _image(tmp_path / "in.png", shape=(90, 100, 3))    # chopped twice over
+    out = tmp_path / "ensemble.png"
+    assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
+                 weights["color"], "--quiet", "--ensemble", "--protocol", "paper"]) == 0
+    model, pixels = load_model(weights["color"]), load_image(source).pixels
+    with torch.no_grad():
+        outputs = [dihedral(paper_chop_forward(model, torch.from_numpy(np.ascontiguousarray(
+            dihedral(pixels, k).transpose(2, 0, 1)))[None], 6800)[0].numpy().transpose(1, 2, 0),
+            k, inverse=True) for k in range(8)]
+    want = np.round(np.clip(np.mean(outputs, axis=0).astype(np.float64), 0, 1) * 255)
+    got = np.round(load_image(out).pixels.astype(np.float64) * 255)
+    assert np.abs(got - want).max() <= 1           # float sums in another order: one level
+    single = np.round(np.clip(outputs[0].astype(np.float64), 0, 1) * 255)
+    assert np.abs(got - single).max() > 2           # and it is not the plain restoration
+
+
+def test_a_one_channel_raw_bayer_frame_equals_its_three_channel_mosaic(tmp_path, weights):
+    from panet.degradations import mosaic
+
+    rgb = np.random.default_rng(3).random((20, 24, 3))
+    three = mosaic(rgb, "GRBG")
+    save_image(tmp_path / "raw.png", three.sum(axis=2, keepdims=True))   # one value a pixel
+    save_image(tmp_path / "mosaic.png", three)
+    for name in ("raw", "mosaic"):
+        assert main(["restore", str(tmp_path / f"{name}.png"), "-o",
+                     str(tmp_path / f"{name}_out.png"), "--task", "demosaic", "--pattern",
+                     "GRBG", "--model", weights["color"], "--quiet"]) == 0
+    raw, full = (load_image(tmp_path / f"{n}_out.png").pixels for n in ("raw", "mosaic"))
+    assert raw.shape == (20, 24, 3) and np.array_equal(raw, full)
+
+
+def test_glob_patterns_restore_what_they_match_and_nothing_else(tmp_path, weights, capsys):
+    for name in ("a1.png", "a2.png", "b1.png"):
+        _image(tmp_path / name)
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / "a?.png"), "-o", str(out), "--task", "denoise",
+                 "--model", weights["color"], "--quiet"]) == 0
+    assert sorted(os.listdir(out)) == ["a1.png", "a2.png"]
+    assert main(["restore", str(tmp_path / "c*.png"), "-o", str(out), "--task", "denoise",
+                 "--model", weights["color"]]) == 2
+    assert "c*.png: no file matches" in capsys.readouterr().err
+
+
+def test_a_sigma_above_the_training_range_is_warned_about(tmp_path, capsys):
+    source = _image(tmp_path / "in.png")
+    assert main(["restore", source, "-o", str(tmp_path / "out.png"), "--task", "denoise",
+                 "--sigma", "80", "--quiet"]) == 0
+    assert "sigma 80 is outside that range" in capsys.readouterr().err
+    assert main(["restore", source, "-o", str(tmp_path / "out2.png"), "--task", "denoise",
+                 "--sigma", "75", "--quiet"]) == 0
+    assert "outside that range" not in capsys.readouterr().err
 
 
 def test_an_image_too_large_for_the_memory_budget_is_reported(tmp_path, weights, capsys):
