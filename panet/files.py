@@ -38,6 +38,8 @@ def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
 
 def check_input_file(path: str, error: type[Exception]) -> None:
     """Raise ``error`` with a one-line reason if ``path`` is missing, not a file, or empty."""
+    if os.path.isdir(path):
+        raise error(f"{path} is a folder, not a file")
     if not os.path.isfile(path):
         raise error(f"{path}: no such file")
     if os.path.getsize(path) == 0:

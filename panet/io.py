@@ -24,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from panet.files import atomic_output, check_input_file
 
 __all__ = ["ImageError", "ImageData", "load_image", "save_image", "read_image", "write_image",
-           "sample_image_path", "FORMATS"]
+           "image_size", "sample_image_path", "FORMATS"]
 
 #: File extensions -> format names, and what each format can hold.
 FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG",
@@ -242,6 +242,25 @@ def load_image(path: str | os.PathLike) -> ImageData:
         raise ImageError(f"{path}: not a readable image ({reason})") from None
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` from the file's header, without decoding the pixels (as
+    displayed: EXIF orientation applied); :class:`ImageError` if it is not readable."""
+    path = os.fspath(path)
+    check_input_file(path, ImageError)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                if opened.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):
+                    width, height = height, width
+                return width, height
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError, EOFError):   # e.g. float TIFF: decode it to know
+        height, width = load_image(path).pixels.shape[:2]
+        return width, height
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Pixels only (alpha dropped): float32 ``H x W x C`` in [0, 1]."""
     return load_image(path).pixels
@@ -332,7 +351,8 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, *, alpha: np.ndarray
         with atomic_output(path, suffix=extension) as temporary:
             _encode(temporary, image_format, array, bit_depth, exif, icc_profile, quality)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ImageError(f"{path}: cannot write ({error})") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ImageError(f"{path}: cannot write ({reason})") from None
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from panet.io import FORMATS, load_image, save_image
+from panet.io import FORMATS, ImageError, load_image, save_image
 from panet.models.card import model_card
 from panet.tasks import for_images
 from panet.restore import (default_overlap, restore_pixels, resolve_model,
@@ -143,16 +143,19 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
         from panet.degradations import imresize
 
         alpha = np.clip(imresize(alpha, scale), 0, 1)
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    if options.sigma is None and options.quality is None:   # nothing said about the level
+        read = for_images(options.task, channels).read_level(image.pixels, path, image.format)
+        if read:
+            notes.append(read)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    except OSError as error:
+        raise ImageError(f"{target}: cannot create its folder ({error.strerror})") from None
     depth = image.bit_depth
     if FORMATS[os.path.splitext(target)[1].lower()] in ("JPEG", "BMP", "WEBP"):
         depth = 8
     save_image(target, pixels, alpha=alpha, bit_depth=depth, exif=image.exif,
                icc_profile=image.icc_profile)
-    if options.sigma is None and options.quality is None:   # nothing said about the level
-        read = for_images(options.task, channels).read_level(image.pixels, path, image.format)
-        if read:
-            notes.append(read)
     name = model_card(net).shipped_name
     if name:
         notes.insert(0, f"shipped model {name}")

@@ -150,6 +150,8 @@ class DenoiseTask(Task):
     def read_level(self, pixels: np.ndarray, path: str, image_format: str | None) -> str:
         from panet.degradations import estimate_noise_sigma
 
+        if min(pixels.shape[:2]) < 2:
+            return "too small to estimate its noise level"
         return f"noise level estimated at sigma {estimate_noise_sigma(pixels):.1f}"
 
 

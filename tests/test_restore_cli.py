@@ -252,7 +252,7 @@ def test_an_image_too_large_for_the_memory_budget_is_reported(tmp_path, weights,
     assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
                  weights["color"], "--max-memory", "0.5", "--quiet"]) == 1
     assert "raise --max-memory" in capsys.readouterr().err and not out.exists()
-    for option, message in [(["--max-memory", "0"], "must be positive"),
+    for option, message in [(["--max-memory", "0"], "must be from 0 to 1048576 GiB"),
                             (["--tile", "16", "--overlap", "16"], "larger than --overlap")]:
         assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
                      weights["color"], *option]) == 2
@@ -325,7 +325,7 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path, weights, caps
 
 @pytest.mark.parametrize("option, value, words", [
     ("--sigma", "nan", "not a finite number"), ("--max-memory", "inf", "not a finite number"),
-    ("--max-memory", "-1", "must be positive"), ("--device", "tpu", "not a device name"),
+    ("--max-memory", "-1", "must be from 0 to 1048576 GiB"), ("--device", "tpu", "not a device name"),
     ("--device", "cuda:7", "cuda:7")])
 def test_impossible_options_are_one_line_errors(tmp_path, weights, capsys, option, value,
                                                 words):

@@ -39,6 +39,27 @@ def _short(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def torch_load_safely(path: str | os.PathLike):
+    """``torch.load`` with ``weights_only=True`` (tensors and plain containers only: no code
+    from the file ever runs); any failure is a one-line :class:`CheckpointError`."""
+    import pickle
+    import warnings
+
+    path = os.fspath(path)
+    check_input_file(path, CheckpointError)
+    try:
+        with warnings.catch_warnings():   # torch warns about pickle protocols on the way
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: refused: it holds code or objects other than tensors "
+                              "(only weights are loaded, and no code from a file is run), or "
+                              "it is not a PyTorch checkpoint at all") from None
+    except Exception as error:  # torch raises many types for corrupt files; report them all
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or "
+                              f"corrupt): {_short(error)}") from None
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a PyTorch state dict safely (no code execution) or raise :class:`CheckpointError`.
 
@@ -46,12 +67,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     ``module.`` prefix (from ``DataParallel``) are accepted.
     """
     path = os.fspath(path)
-    check_input_file(path, CheckpointError)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for corrupt files; report them all
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated, corrupt, "
-                              f"or holding code rather than weights): {_short(error)}") from None
+    obj = torch_load_safely(path)
     if isinstance(obj, Mapping):
         for wrapper in ("state_dict", "model", "params"):
             inner = obj.get(wrapper)

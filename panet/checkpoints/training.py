@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 
-import torch
 from torch import nn
 
 from panet.checkpoints.native import load_model
-from panet.checkpoints.official import load_official_checkpoint
+from panet.checkpoints.official import (CheckpointError, load_official_checkpoint,
+                                        torch_load_safely)
 from panet.models.card import ModelCard
 from panet.models.registry import create_model
 
@@ -20,8 +20,8 @@ __all__ = ["is_training_checkpoint", "load_training_checkpoint", "load_weights_f
 def is_training_checkpoint(path: str | os.PathLike) -> bool:
     """Whether a ``.pt`` file is one of ``panet train``'s checkpoints (not authors' weights)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:   # unreadable files are reported by the loader that follows
+        state = torch_load_safely(path)
+    except CheckpointError:   # unreadable files are reported by the loader that follows
         return False
     return isinstance(state, dict) and {"model", "config", "iteration"} <= set(state)
 
@@ -29,8 +29,8 @@ def is_training_checkpoint(path: str | os.PathLike) -> bool:
 def load_training_checkpoint(path: str | os.PathLike) -> nn.Module:
     """The network of a training checkpoint (read with ``weights_only=True``), its card
     taken from the run's configuration; ``ValueError`` for anything else."""
+    state = torch_load_safely(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         model = create_model(state["config"]["model"]["name"],
                              **state["config"]["model"]["options"])
         model.load_state_dict(state["model"])

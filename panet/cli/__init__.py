@@ -22,10 +22,17 @@ COMMANDS = (models, convert, smoke, demo, degrade, metrics, data, train, restore
             attention_map, env)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported in one line (not the whole usage text)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``panet`` command."""
-    parser = argparse.ArgumentParser(prog="panet", description="Pyramid Attention Networks "
-                                     "for image restoration.")
+    """The argument parser of the ``panet`` command (its subcommands inherit the class)."""
+    parser = OneLineParser(prog="panet", description="Pyramid Attention Networks "
+                           "for image restoration.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(commands)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from panet.cli.common import check_output
+from panet.cli.common import CommandError, check_output
 
 
 def run(args: argparse.Namespace) -> None:
@@ -13,6 +13,9 @@ def run(args: argparse.Namespace) -> None:
     from panet.models import count_parameters
 
     check_output(args.checkpoint, args.output, args.overwrite)
+    if not args.output.endswith(".safetensors"):
+        raise CommandError(f"{args.output}: the output is safetensors weights; name it "
+                           "*.safetensors")
     model = load_official_checkpoint(args.checkpoint)
     save_model(model, args.output, {"converted_from": os.path.basename(args.checkpoint)})
     print(f"{args.output}: {model.architecture} {model.config} "

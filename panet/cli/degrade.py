@@ -8,7 +8,22 @@ import os
 from panet.cli.common import CommandError, check_output, finite_float
 
 
+#: The largest --noise: far beyond any photo's noise (255 is already a pure noise image).
+MAX_SIGMA = 10_000.0
+
+
 def run(args: argparse.Namespace) -> None:
+    try:
+        _run(args)
+    except CommandError:
+        raise
+    except ValueError as error:   # from the degradations: say which file it was about
+        message = str(error)
+        raise CommandError(message if args.input in message or args.output in message
+                           else f"{args.input}: {message}") from None
+
+
+def _run(args: argparse.Namespace) -> None:
     import numpy as np
 
     from panet import degradations
@@ -19,7 +34,18 @@ def run(args: argparse.Namespace) -> None:
     if out_format is None:
         raise CommandError(f"{args.output}: unknown image extension; use one of "
                            f"{', '.join(sorted(FORMATS))}")
+    if args.noise is not None and not 0 <= args.noise <= MAX_SIGMA:
+        raise CommandError(f"--noise must be from 0 to {MAX_SIGMA:g}, got {args.noise:g}")
+    if args.seed < 0:
+        raise CommandError(f"--seed must be non-negative, got {args.seed}")
+    if args.downscale is not None and not args.downscale > 0:
+        raise CommandError(f"--downscale must be a positive factor, got {args.downscale}")
     image = load_image(args.input)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"{args.output}: cannot create its folder ({error.strerror})")
     pixels, alpha, depth = image.pixels, image.alpha, min(image.bit_depth, 16)
     if args.noise is not None:
         seed = None if args.random else args.seed
@@ -51,8 +77,10 @@ def run(args: argparse.Namespace) -> None:
         if args.gray_y:
             alpha = None
     else:
-        if not args.downscale > 0:
-            raise CommandError(f"--downscale must be a positive factor, got {args.downscale}")
+        height, width = pixels.shape[:2]
+        if args.downscale > min(height, width):
+            raise CommandError(f"--downscale {args.downscale:g} would leave less than one pixel "
+                               f"of the {width}x{height} {args.input}")
         factor = 1.0 / args.downscale
         pixels = np.clip(degradations.imresize(pixels, factor), 0, 1)
         if alpha is not None:
@@ -62,9 +90,8 @@ def run(args: argparse.Namespace) -> None:
     if alpha is not None and out_format not in ("PNG", "TIFF", "WEBP"):
         raise CommandError(f"{args.input} has an alpha channel that {out_format} cannot store; "
                            "write .png or .tif")
-    exif = image.exif if depth == 8 else None
-    icc = image.icc_profile if depth == 8 else None
-    save_image(args.output, pixels, alpha=alpha, bit_depth=depth, exif=exif, icc_profile=icc)
+    save_image(args.output, pixels, alpha=alpha, bit_depth=depth, exif=image.exif,
+               icc_profile=image.icc_profile)
     height, width, channels = pixels.shape
     print(f"wrote {args.output}: {width}x{height}, {channels} channel(s), "
           f"{'float' if depth == 32 else f'{depth}-bit'}")

@@ -15,8 +15,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
     if args.quality is not None and not 1 <= args.quality <= 100:
         raise CommandError(f"--quality must be from 1 to 100, got {args.quality}")
-    if args.max_memory <= 0:
-        raise CommandError(f"--max-memory must be positive, got {args.max_memory}")
+    if not 0 < args.max_memory <= 2**20:
+        raise CommandError(f"--max-memory must be from 0 to 1048576 GiB, got {args.max_memory:g}")
     if args.tile is not None and args.tile < 16:
         raise CommandError(f"--tile must be at least 16 pixels, got {args.tile}")
     if args.tile is not None and args.overlap is not None and args.tile <= args.overlap:
@@ -94,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"panet: error: {path}: the output would overwrite the input", file=sys.stderr)
             failed += 1
             continue
+        if os.path.splitext(target)[1].lower() not in FORMATS:
+            print(f"panet: error: {path}: panet writes {', '.join(sorted(FORMATS))}, not "
+                  f"{os.path.splitext(target)[1] or 'files without an extension'}; name the "
+                  "output with -o", file=sys.stderr)
+            failed += 1
+            continue
         if os.path.exists(target) and not args.overwrite:
             skipped += 1
             continue
@@ -109,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"{path} -> {target}" + (f" ({note})" if note else ""))
         except (ValueError, OSError, RuntimeError) as error:
-            print(f"panet: error: {str(error).splitlines()[0]}", file=sys.stderr)
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if path not in message and target not in message:   # say which file it was
+                message = f"{path}: {message}"
+            print(f"panet: error: {message}", file=sys.stderr)
             failed += 1
         finally:
             for tiles in bars:

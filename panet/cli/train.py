@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from panet.train.loop import Trainer
 
     out = args.out or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CommandError(f"--out {out} is a file; the run needs a folder")
     if not args.resume and glob_checkpoints(out):
         raise CommandError(f"{out} already holds checkpoints; pass --resume to continue it "
                            "or choose another --out")

@@ -140,6 +140,18 @@ def _check_channels(model: nn.Module, config: TrainConfig) -> None:
                           f"gives {wanted}; set model.options.in_channels={wanted}")
 
 
+def _check_sizes(paths: list[str], crop: int, option: str) -> None:
+    """Every image must hold a crop, which is checked before training starts (from the
+    files' headers), not when the first batch, or the last validation, meets it."""
+    from panet.io import image_size
+
+    for path in paths:
+        width, height = image_size(path)
+        if min(width, height) < crop:
+            raise ConfigError(f"{path} ({width}x{height}) is smaller than the {crop}x{crop} "
+                              f"crop that {option} asks for")
+
+
 def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = True
                 ) -> TrainingParts:
     """The parts ``config`` describes, for this process; ``warm_start`` loads
@@ -172,6 +184,14 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
     train_set = RestorationDataset(
         images_folder(config.data.train), task, patch_size=config.data.patch_size,
         channels=config.task.channels, repeat=config.data.repeat, seed=config.train.seed)
+    _check_sizes(train_set.paths, config.data.patch_size * int(getattr(task, "scale", 1)),
+                 "data.patch_size")
+    if config.data.val_patch_size:
+        from panet.data.datasets import find_images
+
+        _check_sizes(find_images(images_folder(config.data.val)),
+                     config.data.val_patch_size * int(getattr(task, "scale", 1)),
+                     "data.val_patch_size")
     if len(train_set) < config.train.batch_size:
         raise ConfigError(f"{len(train_set)} training samples per epoch cannot fill a "
                           f"batch of {config.train.batch_size}; raise data.repeat")

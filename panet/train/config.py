@@ -11,6 +11,7 @@ import os
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -125,6 +126,19 @@ def _check_type(where: str, value: Any, expected: Any) -> Any:
     return value
 
 
+def _check_finite(where: str, value: Any) -> Any:
+    """Numbers anywhere in ``value`` (lists and mappings included) must be finite: a NaN
+    learning rate or noise level trains garbage without an error."""
+    items = value.values() if isinstance(value, dict) else \
+        value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, (list, tuple, dict)):
+            _check_finite(where, item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"{where} must be a finite number, got {item}")
+    return value
+
+
 def build_config(raw: dict[str, Any] | None) -> TrainConfig:
     """Check a nested dict against :class:`TrainConfig` and build it."""
     raw = raw or {}
@@ -145,16 +159,31 @@ def build_config(raw: dict[str, Any] | None) -> TrainConfig:
             if key not in section_hints:
                 raise ConfigError(f"unknown key {name}.{key}; valid keys of {name}: "
                                   f"{', '.join(_valid_keys(section_type))}")
-            checked[key] = _check_type(f"{name}.{key}", value, section_hints[key])
+            checked[key] = _check_finite(f"{name}.{key}",
+                                         _check_type(f"{name}.{key}", value, section_hints[key]))
         built[name] = section_type(**checked)
     config = TrainConfig(**built)
     _check_values(config)
     return config
 
 
+def _check_levels(where: str, value: Any, low: float, high: float) -> None:
+    """A level: a number, or a non-empty list of numbers (a range or a set), in [low, high]."""
+    numbers = value if isinstance(value, list) else [value]
+    if not numbers or not all(isinstance(n, (int, float)) and not isinstance(n, bool)
+                              for n in numbers):
+        raise ConfigError(f"{where} must be a number or a list of numbers, got {value!r}")
+    if not all(low <= n <= high for n in numbers):
+        raise ConfigError(f"{where} must be from {low:g} to {high:g}, got {value!r}")
+
+
 def _check_values(config: TrainConfig) -> None:
     if config.task.type not in FAMILIES:
         raise ConfigError(f"task.type must be {', '.join(FAMILIES)}, got {config.task.type!r}")
+    if config.task.type == "denoise":
+        _check_levels("task.sigma", config.task.sigma, 0, 255)
+    if config.task.type == "jpeg":
+        _check_levels("task.quality", config.task.quality, 1, 100)
     if config.train.precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be {', '.join(PRECISIONS)}, got "
                           f"{config.train.precision!r}")
@@ -162,6 +191,8 @@ def _check_values(config: TrainConfig) -> None:
         raise ConfigError(f"data.pipeline must be loader or device, got {config.data.pipeline!r}")
     if config.optim.schedule not in ("step", "cosine"):
         raise ConfigError(f"optim.schedule must be step or cosine, got {config.optim.schedule!r}")
+    if config.optim.lr <= 0:
+        raise ConfigError(f"optim.lr must be positive, got {config.optim.lr}")
     if config.train.time_limit < 0:
         raise ConfigError(f"train.time_limit must be 0 (none) or positive seconds, got "
                           f"{config.train.time_limit}")
