@@ -8,7 +8,7 @@ import torch
 from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, RestorationDataset,
                                  SuperResolution, dihedral)
 from panet.data.device_batches import DeviceBatches, dihedral_batch
-from panet.degradations import imresize, jpeg_roundtrip, mosaic
+from panet.degradations import jpeg_roundtrip, mosaic
 from panet.io import save_image
 from panet.metrics import quantize, rgb_to_y
 
