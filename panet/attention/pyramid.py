@@ -199,6 +199,8 @@ class PyramidAttention(nn.Module):
                 if min(pyramid_level_size(height, width, s)) > 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export():
+            return self._forward_for_export(x)
         self._check_input(x)
         height, width = x.shape[-2:]
         kernel_dtype = self._kernel_dtype(x)
@@ -223,6 +225,29 @@ class PyramidAttention(nn.Module):
                               self.block_bytes, self.keep_bytes)
             out = F.fold(gathered, (height, width), **unfold) / self.output_divisor
             return out.to(x.dtype) + self.res_scale * x
+
+    def _forward_for_export(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function written with whole-matrix operations only (float32), for
+        ``torch.export``/ONNX: the blockwise kernel's Python loop and its data-dependent
+        block sizes do not trace. Level sizes come from ``scale_factor`` with the size
+        recomputed, which is ``floor(H*s)`` and then the size-based sampling step, the
+        ``legacy`` rule, as graph arithmetic (so any image size works)."""
+        unfold = dict(kernel_size=self.patch_size, padding=self.patch_size // 2)
+        height, width = x.shape[-2:]
+        queries = F.unfold(self.query(x), **unfold)
+        keys, values = [], []
+        for scale in self.scales:
+            level = x if scale == 1.0 else F.interpolate(
+                x, scale_factor=scale, mode="bicubic", align_corners=False,
+                recompute_scale_factor=self.resample == "legacy")
+            keys.append(F.unfold(self.key(level), **unfold))
+            values.append(F.unfold(self.value(level), **unfold))
+        keys = torch.cat(keys, dim=2)
+        keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(self.key_eps)
+        probs = torch.softmax(self.softmax_scale * keys.transpose(1, 2) @ queries, dim=1)
+        gathered = torch.cat(values, dim=2) @ probs
+        return F.fold(gathered, (height, width), **unfold) / self.output_divisor + \
+            self.res_scale * x
 
     @torch.no_grad()
     def attention_weights(self, x: torch.Tensor, row: int, column: int) -> list[torch.Tensor]:

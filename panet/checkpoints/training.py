@@ -44,9 +44,14 @@ def load_training_checkpoint(path: str | os.PathLike) -> nn.Module:
 
 
 def load_weights_file(path: str | os.PathLike) -> nn.Module:
-    """A model from any weights file this project reads, told apart by content: our
-    ``.safetensors``, a ``panet train`` checkpoint, or an authors' ``.pt`` checkpoint."""
+    """A model from any weights file this project reads: our ``.safetensors``, a ``panet
+    train`` checkpoint or an authors' ``.pt`` checkpoint (told apart by content), or an
+    ONNX file from ``panet export`` (run by onnxruntime)."""
     path = os.fspath(path)
+    if path.endswith(".onnx"):
+        from panet.checkpoints.onnx_file import load_onnx_model
+
+        return load_onnx_model(path)
     if path.endswith((".pt", ".pth")):
         if is_training_checkpoint(path):
             return load_training_checkpoint(path)

@@ -11,15 +11,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from panet.cli import (attention_map, convert, data, degrade, demo, env, evaluate, metrics,
-                       models, restore, smoke, train)
+from panet.cli import (attention_map, convert, data, degrade, demo, env, evaluate, export,
+                       metrics, models, restore, smoke, train)
 from panet.cli.common import CommandError
 
 __all__ = ["main", "build_parser", "CommandError", "COMMANDS"]
 
 #: The command modules, in the order ``panet --help`` lists them.
-COMMANDS = (models, convert, smoke, demo, degrade, metrics, data, train, restore, evaluate,
-            attention_map, env)
+COMMANDS = (models, convert, export, smoke, demo, degrade, metrics, data, train, restore,
+            evaluate, attention_map, env)
 
 
 class OneLineParser(argparse.ArgumentParser):
