@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from panet.cli import (attention_map, convert, data, degrade, demo, env, evaluate, export,
-                       metrics, models, restore, smoke, train)
+                       metrics, models, restore, serve, smoke, train)
 from panet.cli.common import CommandError
 
 __all__ = ["main", "build_parser", "CommandError", "COMMANDS"]
 
 #: The command modules, in the order ``panet --help`` lists them.
 COMMANDS = (models, convert, export, smoke, demo, degrade, metrics, data, train, restore,
-            evaluate, attention_map, env)
+            serve, evaluate, attention_map, env)
 
 
 class OneLineParser(argparse.ArgumentParser):
