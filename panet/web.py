@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from panet.files import check_input_file
-from panet.io import ImageError, image_size, load_image, save_image
+from panet.io import ImageError, image_size, load_image
 from panet.pretrained import available
 from panet.restore_files import ModelPool, RestoreOptions, restore_file
 from panet.tasks import FAMILIES, for_images

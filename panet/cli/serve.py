@@ -16,11 +16,12 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--max-pixels must be at least 1, got {args.max_pixels}")
     if not 0 < args.max_memory <= 2**20:
         raise CommandError(f"--max-memory must be from 0 to 1048576 GiB, got {args.max_memory:g}")
-    try:
-        from panet.web import ServeSettings, build_app
-        import gradio  # noqa: F401
-    except ImportError:
-        raise CommandError("the browser app needs Gradio: pip install 'panet[web]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise CommandError("the browser app needs Gradio: pip install 'panet[web]'")
+    from panet.web import ServeSettings, build_app
+
     app = build_app(ServeSettings(args.max_pixels, args.max_memory, args.concurrency))
     print(f"panet: serving on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     try:
