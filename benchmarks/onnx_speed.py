@@ -17,7 +17,6 @@ import tempfile
 import time
 
 import numpy as np
-import torch
 
 from panet.checkpoints.onnx_file import load_onnx_model
 from panet.export import export_onnx
