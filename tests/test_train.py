@@ -10,22 +10,10 @@ import torch
 import yaml
 
 from panet.cli import main
-from panet.io import save_image
 from panet.models import create_model
 from panet.train.config import ConfigError, apply_overrides, build_config
 from panet.train.loop import make_task, shard_indices, train_step
 from panet.train.presets import PRESETS, preset
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:40, 0:40] / 40
-    for i in range(3):
-        smooth = np.stack([np.sin(4 * xx + i), np.cos(3 * yy), xx * yy], 2) * 0.4 + 0.5
-        save_image(folder / f"{i}.png", np.clip(smooth + rng.normal(0, 0.02, smooth.shape), 0, 1))
-    return folder
 
 
 def _tiny(images, out=None, **train):

@@ -10,13 +10,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from panet.io import save_image
 
 TRAIN = [sys.executable, "-m", "panet.cli", "train", "--quiet"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -57,13 +55,8 @@ sys.exit(main(sys.argv[3:]))
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("resume")
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:40, 0:40] / 40
-    for i in range(3):
-        smooth = np.stack([np.sin(4 * xx + i), np.cos(3 * yy), xx * yy], 2) * 0.4 + 0.5
-        save_image(folder / f"{i}.png", np.clip(smooth + rng.normal(0, 0.02, smooth.shape), 0, 1))
+def config(images):
+    folder = images
     raw = {"model": {"name": "panet-s", "options": {"n_resblocks": 2, "n_feats": 8}},
            "task": {"type": "denoise", "sigma": 30},
            "data": {"train": str(folder), "val": str(folder), "patch_size": 12,
