@@ -5,11 +5,8 @@ The exporter is PyTorch's own (``torch.onnx.export(..., dynamo=True)``, opset 18
 are dynamic axes. The pyramid attention is exported as its whole-matrix formulation (see
 :meth:`panet.attention.PyramidAttention._forward_for_export`): the same function as the
 blockwise kernel, checked in ``tests/test_export.py`` against PyTorch with onnxruntime.
-
-    >>> from panet.models import create_model
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.onnx")
-    >>> export_onnx(create_model("panet-s", n_resblocks=1, n_feats=8), path)  # doctest: +SKIP
+Use: ``export_onnx(panet.load_model("weights.safetensors"), "model.onnx")``, then
+``panet.checkpoints.onnx_file.load_onnx_model("model.onnx")`` or onnxruntime directly.
 """
 
 from __future__ import annotations

@@ -119,6 +119,11 @@ class Task:
         """What can be read from the input about its level, when the user gave none."""
         return ""
 
+    def measure_level(self, pixels: np.ndarray, path: str, image_format: str | None
+                      ) -> Level | None:
+        """The level read from the input itself (``None`` where nothing can be read)."""
+        return None
+
 
 @dataclass(frozen=True)
 class DenoiseTask(Task):
@@ -148,11 +153,16 @@ class DenoiseTask(Task):
         return Denoise(_range(section.sigma), clip=section.clip)
 
     def read_level(self, pixels: np.ndarray, path: str, image_format: str | None) -> str:
+        sigma = self.measure_level(pixels, path, image_format)
+        if sigma is None:
+            return "too small to estimate its noise level"
+        return f"noise level estimated at sigma {sigma:.1f}"
+
+    def measure_level(self, pixels: np.ndarray, path: str, image_format: str | None
+                      ) -> float | None:
         from panet.degradations import estimate_noise_sigma
 
-        if min(pixels.shape[:2]) < 2:
-            return "too small to estimate its noise level"
-        return f"noise level estimated at sigma {estimate_noise_sigma(pixels):.1f}"
+        return None if min(pixels.shape[:2]) < 2 else estimate_noise_sigma(pixels)
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,13 @@ class JPEGTask(Task):
             return ""
         return f"JPEG quality {found[0]} read from the file" + \
             ("" if found[1] else " (non-standard tables, nearest)")
+
+    def measure_level(self, pixels: np.ndarray, path: str, image_format: str | None
+                      ) -> int | None:
+        from panet.degradations import jpeg_quality
+
+        found = jpeg_quality(path) if image_format == "JPEG" else None
+        return found[0] if found else None
 
 
 @dataclass(frozen=True)

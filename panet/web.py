@@ -73,17 +73,13 @@ def suggest_level(path: str | None, task: str) -> tuple[str, str]:
         image = load_image(path)
     except ImageError as error:
         return "", str(error)
-    note = for_images(task, image.pixels.shape[2]).read_level(image.pixels, path, image.format)
-    numbers = [word for word in note.replace("sigma", " ").split() if _is_number(word)]
-    return (numbers[-1] if numbers else ""), note
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    level = for_images(task, image.pixels.shape[2]).measure_level(image.pixels, path,
+                                                                  image.format)
+    if level is None:
+        return "", ""
+    what = "noise sigma estimated" if task == "denoise" else "JPEG quality read"
+    return (f"{level:.1f}" if isinstance(level, float) else str(level)), \
+        f"{what} from the image"
 
 
 def _check_upload(path: str | None, settings: ServeSettings) -> str:
@@ -131,7 +127,8 @@ def restore_upload(path: str | None, task: str, level: str | float | None = None
     pool = ModelPool(network, task, scale, fixed=model is not None)
     options = RestoreOptions(task=task, max_memory_bytes=int(settings.max_memory_gib * 2**30),
                              **fields)
-    float_input = load_image(path).bit_depth == 32
+    # only a TIFF can hold floats, which a PNG cannot: those come back as float TIFF
+    float_input = path.lower().endswith((".tif", ".tiff")) and load_image(path).bit_depth == 32
     stem = os.path.splitext(os.path.basename(path))[0]
     folder = tempfile.mkdtemp(dir=_OUTPUTS)
     target = os.path.join(folder, f"{stem}_panet.{'tif' if float_input else 'png'}")

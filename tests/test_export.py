@@ -32,7 +32,8 @@ def test_every_shipped_model_exports_and_matches_pytorch_at_several_sizes(name, 
             want = model(x)
         got = exported(x)
         assert got.shape == (shape[0], want.shape[1], shape[1] * scale, shape[2] * scale)
-        assert (got - want).abs().max() <= 1e-3, (name, shape)
+        # the issue asks for 1e-3; float32 rounding gives about 1e-6, so ask for 1e-4
+        assert (got - want).abs().max() <= 1e-4, (name, shape)
     card, metadata = model.card, read_onnx_metadata(path)
     assert exported.card.family == card.family and exported.card.levels == card.levels
     assert exported.card.restore_tile == card.restore_tile == 48

@@ -35,14 +35,16 @@ def _runtime():
     return onnxruntime
 
 
-def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The metadata of an ONNX file written by ``panet export`` (``CheckpointError`` for a
-    file that is not ONNX, or an ONNX model that is not ours)."""
-    path = os.fspath(path)
+def _open(path: str, threads: int | None = None):
+    """``(onnxruntime session, our metadata)``; ``CheckpointError`` for a file that is not
+    ONNX, or an ONNX model that is not ours."""
     check_input_file(path, CheckpointError)
     onnxruntime = _runtime()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
     try:
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(path, options,
+                                               providers=["CPUExecutionProvider"])
     except Exception as error:   # onnxruntime reports a corrupt file with several types
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         raise CheckpointError(f"{path}: not a readable ONNX model ({reason})") from None
@@ -50,7 +52,13 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
     if metadata.get("format") != ONNX_FORMAT:
         raise CheckpointError(f"{path}: an ONNX model, but not one panet exported (no "
                               f"'format: {ONNX_FORMAT}' metadata)")
-    return metadata
+    return session, metadata
+
+
+def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of an ONNX file written by ``panet export`` (``CheckpointError`` for a
+    file that is not ONNX, or an ONNX model that is not ours)."""
+    return _open(os.fspath(path))[1]
 
 
 class OnnxModel(nn.Module):
@@ -63,11 +71,7 @@ class OnnxModel(nn.Module):
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         super().__init__()
         self.path = os.fspath(path)
-        self.metadata = read_onnx_metadata(self.path)
-        options = _runtime().SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        self.session = _runtime().InferenceSession(self.path, options,
-                                                   providers=["CPUExecutionProvider"])
+        self.session, self.metadata = _open(self.path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.config = json.loads(self.metadata.get("config", "{}"))
         self.architecture = self.metadata.get("architecture", "onnx")
