@@ -77,7 +77,8 @@ def summarise(folder: str) -> dict:
             "weights": os.path.exists(os.path.join(folder, "model.safetensors"))}
 
 
-def start_one(name: str, seconds: float, args) -> tuple[subprocess.Popen, dict]:
+def start_one(name: str, seconds: float, args,
+              pipeline: str = "device") -> tuple[subprocess.Popen, dict]:
     folder = os.path.join(args.out, name)
     init = os.path.join(args.init, name, "model.safetensors") if args.init else \
         os.path.join(ROOT, "panet", "weights", f"{name}.safetensors")
@@ -88,7 +89,7 @@ def start_one(name: str, seconds: float, args) -> tuple[subprocess.Popen, dict]:
     command = [sys.executable, "-m", "panet", "train", os.path.join(CONFIGS, f"{name}.yaml"),
                "--out", folder, "--quiet",
                "--set", f"train.time_limit={max(5.0, seconds - OVERHEAD):.0f}",
-               "--set", "data.pipeline=device", "--set", f"model.init_from={init}",
+               "--set", f"data.pipeline={pipeline}", "--set", f"model.init_from={init}",
                "--set", f"optim.lr={lr:g}", "--set", f"optim.warmup={args.warmup}",
                "--set", "train.iterations=10000000", "--set", f"train.val_every={args.val_every}",
                "--set", "train.save_every=1000000", "--set", "train.log_every=50",
@@ -102,7 +103,7 @@ def start_one(name: str, seconds: float, args) -> tuple[subprocess.Popen, dict]:
         filter(None, [os.path.abspath(ROOT), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     return process, {"started": time.time(), "share_seconds": round(seconds, 1),
-                     "init_from": os.path.relpath(init, ROOT), "lr": lr}
+                     "init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline}
 
 
 def finish(name: str, process: subprocess.Popen, info: dict, args, deadline: float) -> dict:
@@ -126,7 +127,7 @@ def bundle(out: str, names: list[str], target: str, limit: int = 15 * 2 ** 20) -
     """Pack the runs' results (no checkpoints, no TensorBoard) into tars under ``limit``."""
     files = [os.path.join(out, "summary.json")]
     for name in names:
-        files += [os.path.join(out, f"{name}.log")] + [
+        files += [os.path.join(out, f"{name}{tail}.log") for tail in ("", "-device-failed")] + [
             os.path.join(out, name, f) for f in ("model.safetensors", "metrics.jsonl",
                                                  "config.yaml", "curves.png")]
     groups: list[list[str]] = [[]]
@@ -212,7 +213,16 @@ def main() -> None:
             summary["runs"][name] = {"skipped": f"only {share:.0f} s were left for it"}
             continue
         run_deadline = min(deadline, time.time() + share + args.grace)
-        summary["runs"][name] = finish(name, *start_one(name, share, args), args, run_deadline)
+        result = finish(name, *start_one(name, share, args), args, run_deadline)
+        left = run_deadline - time.time()
+        if result["exit_code"] != 0 and result["iterations"] == 0 and left > args.min_share / 2:
+            # the device pipeline failed before its first step (a GPU it has never met):
+            # the rest of the share goes to the CPU loader rather than to nothing
+            os.replace(os.path.join(args.out, f"{name}.log"),
+                       os.path.join(args.out, f"{name}-device-failed.log"))
+            result = {"device_pipeline_failed": result, **finish(
+                name, *start_one(name, left - args.grace, args, "loader"), args, run_deadline)}
+        summary["runs"][name] = result
         print(name, json.dumps(summary["runs"][name]), flush=True)
         record()
     record()
