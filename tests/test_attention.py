@@ -135,6 +135,54 @@ def test_scores_are_kept_only_when_they_fit_and_gradients_are_wanted(monkeypatch
     assert seen == [2 * 3, 0, 0]      # 2 samples x 3 blocks of 10 queries; then none
 
 
+@pytest.mark.parametrize("values_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("keep_bytes", [0, 2 * 5 * 37 * 53 * 4, 5 * 37 * 53 * 4],
+                         ids=["recomputed", "kept-pairs", "kept-whole-batch"])
+@pytest.mark.parametrize("budget_bytes", [4 * 53 * 2 * 7, 2 * 2 * 37 * 53 * 4],
+                         ids=["7-rows", "two-images"])
+def test_blocks_spanning_several_images_give_the_same_attention(budget_bytes, keep_bytes,
+                                                                values_dtype, monkeypatch):
+    """The GPU layout (a block holds several whole images) against plain autograd, and
+    against the per-image blocks of the CPU, forward and backward. Spied: the blocks really
+    span 2, 2, 1 images (or the whole batch), and the CPU default keeps one image a block."""
+    from panet.attention import kernel
+
+    groups = []
+    original = kernel._BlockwiseAttention._forward
+
+    def spy(ctx, *args):
+        out = original(ctx, *args)
+        groups.append(ctx.group)
+        return out
+
+    monkeypatch.setattr(kernel._BlockwiseAttention, "_forward", staticmethod(spy))
+    torch.manual_seed(0)
+    q = torch.randn(5, 6, 37, requires_grad=True)
+    k = torch.randn(5, 6, 53, requires_grad=True)
+    v = torch.randn(5, 5, 53).to(values_dtype).float().requires_grad_()
+    weights = torch.randn(5, 5, 37)
+    results = {}
+    for grouped in (True, False):
+        v_in = v.detach().to(values_dtype).requires_grad_()
+        out = attend(q, k, v_in, 3.0, budget_bytes=budget_bytes, keep_bytes=keep_bytes,
+                     group_images=grouped)
+        (out * weights).sum().backward()
+        results[grouped] = [out.detach()] + [t.grad.float().clone() for t in (q, k, v_in)]
+        q.grad = k.grad = None
+    out = _plain_attention(q, k, v, 3.0)
+    (out * weights).sum().backward()
+    plain = [out.detach(), q.grad, k.grad, v.grad]
+    whole = 5 * 37 * 53 * 4
+    rows_fit = budget_bytes // 2 >= 37 * 53 * 4
+    expected = (1 if not rows_fit else 5 if keep_bytes >= whole
+                else 2 if keep_bytes or budget_bytes // 2 >= 2 * 37 * 53 * 4 else 1)
+    assert groups == [expected, 1]
+    tolerance = 1e-5 if values_dtype == torch.float32 else 2e-2
+    for got, same_as_cpu, want in zip(results[True], results[False], plain):
+        assert torch.allclose(got, same_as_cpu, atol=1e-5, rtol=1e-5)
+        assert (got - want).abs().max() <= tolerance * want.abs().max()
+
+
 def test_bfloat16_values_kernel_gradients_follow_float32():
     """Low-precision aggregation: values, output and all gradients stay within bfloat16
     rounding of the float32 kernel (matching is float32 on both)."""

@@ -58,6 +58,10 @@ class _BlockwiseAttention(torch.autograd.Function):
     A block of scores is kept as ``L x rows`` (one column per query): the matching product
     ``keys^T @ queries`` then has the long dimension first, which runs markedly faster on
     CPU BLAS than ``rows x L``, and ``values @ probs`` lands in the output's column layout.
+    A block spans ``group`` images (batched products): one on CPU, where a block sized for
+    the cache is fastest, and as many as the memory allows on a GPU, where each product is
+    a kernel launch and a loop over the images would make the launches, not the
+    arithmetic, the cost of a training step.
 
     Matching, softmax and the query/key gradients are computed in the queries' dtype
     (float32 or float64). Values may be bfloat16/float16: the aggregation and the value-side
@@ -68,12 +72,12 @@ class _BlockwiseAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, queries, keys, values, scale, budget_bytes, keep):  # noqa: D102
+    def forward(ctx, queries, keys, values, scale, budget_bytes, keep, group):  # noqa: D102
         # Products here pick their own dtypes; autocast (which the engine may also restore
         # for the backward pass) must not recast them.
         with torch.autocast(queries.device.type, enabled=False):
             return _BlockwiseAttention._forward(ctx, queries, keys, values, scale,
-                                                budget_bytes, keep)
+                                                budget_bytes, keep, group)
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: D102
@@ -81,7 +85,7 @@ class _BlockwiseAttention(torch.autograd.Function):
             return _BlockwiseAttention._backward(ctx, grad_out)
 
     @staticmethod
-    def _forward(ctx, queries, keys, values, scale, budget_bytes, keep):
+    def _forward(ctx, queries, keys, values, scale, budget_bytes, keep, group):
         batch, _, n_queries = queries.shape
         n_keys = keys.shape[2]
         low = values.dtype if values.dtype != queries.dtype else None
@@ -91,26 +95,28 @@ class _BlockwiseAttention(torch.autograd.Function):
         # per query: log-sum-exp of the scores, or (when kept) the column sum of the block
         norms = queries.new_empty(batch, n_queries)
         kept = []
-        for b in range(batch):
-            keys_rows = keys[b].t().contiguous()  # L x d
+        for first in range(0, batch, group):
+            images = slice(first, min(first + group, batch))
+            keys_rows = keys[images].transpose(1, 2).contiguous()  # g x L x d
             for start in range(0, n_queries, rows):
                 stop = min(start + rows, n_queries)
                 # Scaling the few queries is cheaper than scaling the L x rows scores.
-                scores = torch.mm(keys_rows, queries[b, :, start:stop] * scale)
-                col_max = scores.amax(dim=0, keepdim=True)
+                scores = torch.bmm(keys_rows, queries[images, :, start:stop] * scale)
+                col_max = scores.amax(dim=1, keepdim=True)
                 scores.sub_(col_max).exp_()
-                col_sum = scores.sum(dim=0, keepdim=True)
+                col_sum = scores.sum(dim=1, keepdim=True)
                 probs = scores if low is None else scores.to(low)
                 # Normalising after the product costs e divisions per query instead of L.
-                out[b, :, start:stop] = torch.mm(values[b], probs).to(out.dtype).div_(col_sum)
+                out[images, :, start:stop] = torch.bmm(values[images], probs).to(
+                    out.dtype).div_(col_sum)
                 if keep:
                     kept.append(scores)
-                    norms[b, start:stop] = col_sum.squeeze(0)
+                    norms[images, start:stop] = col_sum.squeeze(1)
                 else:
-                    norms[b, start:stop] = (col_max + col_sum.log()).squeeze(0)
+                    norms[images, start:stop] = (col_max + col_sum.log()).squeeze(1)
         ctx.save_for_backward(queries, keys, values, out, norms)
         ctx.kept = kept
-        ctx.rows = rows
+        ctx.rows, ctx.group = rows, group
         ctx.scale = scale
         return out
 
@@ -118,7 +124,7 @@ class _BlockwiseAttention(torch.autograd.Function):
     def _backward(ctx, grad_out):
         queries, keys, values, out, norms = ctx.saved_tensors
         kept = ctx.kept
-        scale, rows = ctx.scale, ctx.rows
+        scale, rows, group = ctx.scale, ctx.rows, ctx.group
         batch, dim, n_queries = queries.shape
         n_keys = keys.shape[2]
         low = values.dtype if values.dtype != queries.dtype else None
@@ -130,60 +136,67 @@ class _BlockwiseAttention(torch.autograd.Function):
         grad_v = queries.new_zeros(batch, n_keys, values.shape[1]) if need_v else None
         # d softmax: dS = P * (dP - colsum(dO * O)).
         delta = (grad_out * out).sum(dim=1)
-        ones = queries.new_ones(n_keys, 1)
         block = 0
-        for b in range(batch):
+        for first in range(0, batch, group):
+            images = slice(first, min(first + group, batch))
+            ones = queries.new_ones(1, n_keys, 1).expand(images.stop - first, -1, -1)
             if not kept:
-                keys_aug = torch.cat([keys[b].t(), ones], dim=1)    # L x (d+1)
+                keys_aug = torch.cat([keys[images].transpose(1, 2), ones], dim=2)  # g x L x (d+1)
             if low is None:
                 # [V; 1]^T [g; -delta] = V^T g - delta in one product (no pass over L x rows)
-                values_aug = torch.cat([values[b].t(), ones], dim=1)  # L x (e+1)
+                values_aug = torch.cat([values[images].transpose(1, 2), ones], dim=2)
             for start in range(0, n_queries, rows):
                 stop = min(start + rows, n_queries)
-                q_block = queries[b, :, start:stop]
-                g_block = grad_out[b, :, start:stop]
-                d_block = delta[b, None, start:stop]
+                q_block = queries[images, :, start:stop]
+                g_block = grad_out[images, :, start:stop]
+                d_block = delta[images, None, start:stop]
                 if kept:
                     # unnormalised exponentials: fold 1/column sum into the few gradients
                     probs = kept[block]
                     block += 1
-                    inverse = norms[b, None, start:stop].reciprocal()
+                    inverse = norms[images, None, start:stop].reciprocal()
                     g_block, d_block = g_block * inverse, d_block * inverse
                 else:
-                    shifted = torch.cat([q_block * scale, -norms[b, None, start:stop]])
-                    probs = torch.mm(keys_aug, shifted).exp_()
+                    shifted = torch.cat([q_block * scale, -norms[images, None, start:stop]],
+                                        dim=1)
+                    probs = torch.bmm(keys_aug, shifted).exp_()
                 if need_v:
                     if low is None:
-                        grad_v[b].addmm_(probs, g_block.t())
+                        grad_v[images].baddbmm_(probs, g_block.transpose(1, 2))
                     else:
-                        grad_v[b].add_(torch.mm(probs.to(low), g_block.t().to(low)))
+                        grad_v[images].add_(torch.bmm(probs.to(low),
+                                                      g_block.transpose(1, 2).to(low)))
                 if need_q or need_k:
                     if low is None:
-                        grad_scores = torch.mm(values_aug, torch.cat([g_block, -d_block]))
+                        grad_scores = torch.bmm(values_aug, torch.cat([g_block, -d_block], dim=1))
                         grad_scores.mul_(probs)
                     else:
                         # delta from the same rounded products (not from the output): the
                         # difference below then carries no bfloat16 cancellation error
-                        grad_scores = torch.mm(values[b].t(), g_block.to(low)).float()
+                        grad_scores = torch.bmm(values[images].transpose(1, 2),
+                                                g_block.to(low)).float()
                         grad_scores.mul_(probs)
-                        correction = grad_scores.sum(dim=0, keepdim=True)
+                        correction = grad_scores.sum(dim=1, keepdim=True)
                         if kept:
                             correction.mul_(inverse)
                         grad_scores.addcmul_(probs, correction, value=-1.0)
                     if need_q:
-                        grad_q[b, :, start:stop] = torch.mm(keys[b], grad_scores).mul_(scale)
+                        grad_q[images, :, start:stop] = torch.bmm(keys[images],
+                                                                  grad_scores).mul_(scale)
                     if need_k:
-                        grad_k[b].addmm_(grad_scores, q_block.t(), alpha=scale)
+                        grad_k[images].baddbmm_(grad_scores, q_block.transpose(1, 2),
+                                                alpha=scale)
         if need_k:
             grad_k = grad_k.transpose(1, 2).contiguous()
         if need_v:
             grad_v = grad_v.transpose(1, 2).to(values.dtype, memory_format=torch.contiguous_format)
-        return grad_q, grad_k, grad_v, None, None, None
+        return grad_q, grad_k, grad_v, None, None, None, None
 
 
 def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float,
            budget_bytes: int = DEFAULT_BLOCK_BYTES,
-           keep_bytes: int = DEFAULT_KEEP_BYTES) -> torch.Tensor:
+           keep_bytes: int = DEFAULT_KEEP_BYTES,
+           group_images: bool | None = None) -> torch.Tensor:
     """``values @ softmax(scale * keys^T queries)`` in column layout, blockwise and exact.
 
     Matching and softmax run in the dtype of ``queries`` (float32 or float64). If
@@ -199,6 +212,10 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scal
         budget_bytes: memory allowed for one block of scores (the backward pass holds two).
         keep_bytes: when gradients are wanted and the scores of the whole batch fit in this
             many bytes, the backward pass reuses them instead of recomputing them.
+        group_images: let a block span several images (batched products) when a whole
+            image fits in one: as many as ``budget_bytes`` allows, or, when the scores are
+            kept anyway, as many as ``keep_bytes`` allows. ``None``: on every device but the
+            CPU (one product per block instead of one per image and block; same results).
 
     Returns:
         ``B x e x N`` tensor in the dtype of ``queries``.
@@ -217,6 +234,12 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scal
     batch, _, n_queries = queries.shape
     wants_grad = torch.is_grad_enabled() and any(
         t.requires_grad for t in (queries, keys, values))
-    keep = wants_grad and batch * n_queries * keys.shape[2] * queries.element_size() <= keep_bytes
+    per_image = n_queries * keys.shape[2] * queries.element_size()
+    keep = wants_grad and batch * per_image <= keep_bytes
+    if group_images is None:
+        group_images = queries.device.type != "cpu"
+    group = 1
+    if group_images and per_image <= budget_bytes // 2:
+        group = max(1, min(batch, (keep_bytes if keep else budget_bytes // 2) // per_image))
     return _BlockwiseAttention.apply(queries, keys.to(queries.dtype), values, float(scale),
-                                     int(budget_bytes), keep)
+                                     int(budget_bytes), keep, group)
