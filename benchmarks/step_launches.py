@@ -11,7 +11,8 @@ and Adam's loop over the tensors (the CPU's way), then with blocks of several wh
 and the fused Adam (the GPU's way: ``attend(group_images=True)``, ``Adam(fused=True)``).
 Calls that only make a view (slices, transposes, reshapes) are counted apart: they cost
 Python and dispatcher time but launch nothing. Top-level calls only (not the calls an
-operator makes inside itself).
+operator makes inside itself). The step's arithmetic is counted too (``FlopCounterMode``:
+convolutions and matrix products, forward and backward), to set the launches beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import torch
 import yaml
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from panet.attention import kernel, pyramid
 from panet.hardware import describe_machine
@@ -38,8 +40,8 @@ VIEWS = {"aten::select", "aten::slice", "aten::t", "aten::transpose", "aten::uns
          "aten::split", "aten::chunk", "aten::unbind", "aten::narrow", "aten::lift_fresh"}
 
 
-def count_step(name: str, grouped: bool) -> tuple[int, int]:
-    """(operator calls that compute, view-only calls) of one training step of ``name``."""
+def count_step(name: str, grouped: bool) -> tuple[int, int, float]:
+    """(operator calls that compute, view-only calls, GFLOP) of one training step."""
     with open(os.path.join(ROOT, "configs", "shipped", f"{name}.yaml"), encoding="utf-8") as f:
         config = build_config(apply_overrides(yaml.safe_load(f), ["data.train=unused"]))
     model = create_model(config.model.name, **config.model.options)
@@ -55,13 +57,15 @@ def count_step(name: str, grouped: bool) -> tuple[int, int]:
         train_step(model, optimizer, degraded, target, None)    # Adam's state allocated
         with profile(activities=[ProfilerActivity.CPU]) as trace:
             train_step(model, optimizer, degraded, target, None)
+        with FlopCounterMode(display=False) as flops:
+            train_step(model, optimizer, degraded, target, None)
     finally:
         pyramid.attend = original
     calls = collections.Counter(
         event.name for event in trace.events() if event.name.startswith("aten::")
         and not (event.cpu_parent and event.cpu_parent.name.startswith("aten::")))
     views = sum(n for op, n in calls.items() if op in VIEWS)
-    return sum(calls.values()) - views, views
+    return sum(calls.values()) - views, views, flops.get_total_flops() / 1e9
 
 
 def batch(name: str) -> int:
@@ -77,13 +81,13 @@ def main() -> None:
     names = args.only.split(",") if args.only else sorted(
         os.path.splitext(n)[0] for n in os.listdir(os.path.join(ROOT, "configs", "shipped")))
     print(f"machine: {describe_machine()}")
-    print("| model | batch | calls per step, CPU layout | GPU layout | "
+    print("| model | batch | GFLOP per step | calls per step, CPU layout | GPU layout | "
           "view-only calls (CPU / GPU layout) |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name in names:
-        (alone, alone_views), (grouped, grouped_views) = (count_step(name, g)
-                                                          for g in (False, True))
-        print(f"| {name} | {batch(name)} | {alone:,} | {grouped:,} | "
+        (alone, alone_views, gflop), (grouped, grouped_views, _) = (
+            count_step(name, g) for g in (False, True))
+        print(f"| {name} | {batch(name)} | {gflop:.0f} | {alone:,} | {grouped:,} | "
               f"{alone_views:,} / {grouped_views:,} |",
               flush=True)
 

@@ -31,7 +31,8 @@ from train_on_device import GAPS  # noqa: E402
 #: A folder ending in "-branch" is a run that started where the stages before it ended but
 #: was not shipped: it is drawn, and the next stage does not count its iterations.
 STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu0-{name}-branch",
-                 f"cpu1-{name}", f"cpu2-{name}-branch", f"gpu4-{name}", f"cpu2-{name}"]
+                 f"cpu1-{name}", f"cpu2-{name}-branch", f"cpu2-{name}", f"gpu4-{name}",
+                 f"gpu5-{name}", f"cpu3-{name}"]
           for name in GAPS}
 
 
