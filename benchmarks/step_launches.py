@@ -40,8 +40,8 @@ VIEWS = {"aten::select", "aten::slice", "aten::t", "aten::transpose", "aten::uns
          "aten::split", "aten::chunk", "aten::unbind", "aten::narrow", "aten::lift_fresh"}
 
 
-def count_step(name: str, grouped: bool) -> tuple[int, int, float]:
-    """(operator calls that compute, view-only calls, GFLOP) of one training step."""
+def count_step(name: str, grouped: bool) -> tuple[int, int, float, int]:
+    """(operator calls that compute, view-only calls, GFLOP, batch) of one training step."""
     with open(os.path.join(ROOT, "configs", "shipped", f"{name}.yaml"), encoding="utf-8") as f:
         config = build_config(apply_overrides(yaml.safe_load(f), ["data.train=unused"]))
     model = create_model(config.model.name, **config.model.options)
@@ -65,12 +65,7 @@ def count_step(name: str, grouped: bool) -> tuple[int, int, float]:
         event.name for event in trace.events() if event.name.startswith("aten::")
         and not (event.cpu_parent and event.cpu_parent.name.startswith("aten::")))
     views = sum(n for op, n in calls.items() if op in VIEWS)
-    return sum(calls.values()) - views, views, flops.get_total_flops() / 1e9
-
-
-def batch(name: str) -> int:
-    with open(os.path.join(ROOT, "configs", "shipped", f"{name}.yaml"), encoding="utf-8") as f:
-        return int(yaml.safe_load(f)["train"]["batch_size"])
+    return sum(calls.values()) - views, views, flops.get_total_flops() / 1e9, batch
 
 
 def main() -> None:
@@ -85,9 +80,9 @@ def main() -> None:
           "view-only calls (CPU / GPU layout) |")
     print("|---|---|---|---|---|---|")
     for name in names:
-        (alone, alone_views, gflop), (grouped, grouped_views, _) = (
+        (alone, alone_views, gflop, batch), (grouped, grouped_views, _, _) = (
             count_step(name, g) for g in (False, True))
-        print(f"| {name} | {batch(name)} | {gflop:.0f} | {alone:,} | {grouped:,} | "
+        print(f"| {name} | {batch} | {gflop:.0f} | {alone:,} | {grouped:,} | "
               f"{alone_views:,} / {grouped_views:,} |",
               flush=True)
 

@@ -137,9 +137,10 @@ class _BlockwiseAttention(torch.autograd.Function):
         # d softmax: dS = P * (dP - colsum(dO * O)).
         delta = (grad_out * out).sum(dim=1)
         block = 0
+        column = queries.new_ones(1, n_keys, 1)
         for first in range(0, batch, group):
             images = slice(first, min(first + group, batch))
-            ones = queries.new_ones(1, n_keys, 1).expand(images.stop - first, -1, -1)
+            ones = column.expand(images.stop - first, -1, -1)
             if not kept:
                 keys_aug = torch.cat([keys[images].transpose(1, 2), ones], dim=2)  # g x L x (d+1)
             if low is None:
