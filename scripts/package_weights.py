@@ -141,9 +141,10 @@ def main() -> None:
                         metavar=("NAME", "RUN", "MACHINE"),
                         help="ship RUN/model.safetensors as NAME, as a new training stage on "
                              "MACHINE (a description: CPU or GPU, cores, what ran beside it)")
-    parser.add_argument("--force", action="store_true",
+    parser.add_argument("--force", metavar="WHY",
                         help="ship an added stage even if it did not beat the previous weights "
-                             "on the validation crops")
+                             "on the training's validation crops; WHY (the evidence that it is "
+                             "better anyway) goes into its card")
     parser.add_argument("--out", default="panet/weights",
                         help="folder of the shipped files (read and rewritten)")
     parser.add_argument("--cards", default="docs/models.md",
@@ -171,11 +172,12 @@ def main() -> None:
             if not better and not args.force:
                 raise SystemExit(f"{name}: {run} did not beat the shipped weights on the "
                                  f"validation crops ({stage.get('val_psnr_before')} -> "
-                                 f"{stage.get('val_psnr_after')} dB); --force ships it anyway")
+                                 f"{stage.get('val_psnr_after')} dB); --force WHY ships it anyway")
             stages.append(stage)
             weights = ("the last iteration of the last stage, shipped because it beat the "
                        "previous weights on the held-out validation crops" if better
-                       else "the last iteration of the last stage")
+                       else "the last iteration of the last stage, shipped although it did not "
+                       f"beat the previous weights on the training's validation crops: {args.force}")
         card = {"config": config, "parameters": count_parameters(model),
                 "training_data": old["training_data"], "stages": stages,
                 "iterations": sum(s["iterations"] for s in stages),
