@@ -177,7 +177,8 @@ def main() -> None:
             weights = ("the last iteration of the last stage, shipped because it beat the "
                        "previous weights on the held-out validation crops" if better
                        else "the last iteration of the last stage, shipped although it did not "
-                       f"beat the previous weights on the training's validation crops: {args.force}")
+                       "beat the previous weights on the training's validation crops: "
+                       f"{args.force}")
         card = {"config": config, "parameters": count_parameters(model),
                 "training_data": old["training_data"], "stages": stages,
                 "iterations": sum(s["iterations"] for s in stages),
