@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from panet.degradations import bayer_shift
+from panet.degradations.jpeg_constraint import JPEGGrid, project_onto_jpeg
 from panet.tiling import (PaperChop, Tiling, ensemble_forward, make_tiling,
                           paper_chop_forward, tile_starts, tiled_forward)
 from panet.models.card import model_card
@@ -173,14 +174,17 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
                    device: str | torch.device = "cpu",
                    on_tile: Callable[[], None] | None = None,
                    tiling: Tiling | None = None,
-                   on_plan: Callable[[int], Callable[[], None] | None] | None = None):
+                   on_plan: Callable[[int], Callable[[], None] | None] | None = None,
+                   jpeg_grid: JPEGGrid | None = None):
     """Restore one ``H x W x C`` float image in [0, 1]; returns ``(H*s) x (W*s) x C`` and a
     note about channel handling (empty when none was needed).
 
     ``tiling`` (a :mod:`panet.tiling` object made for the model's scale) replaces the one
     ``protocol``, ``tile``, ``overlap`` and ``ensemble`` describe. ``on_plan``, if given,
     is told how many network calls the prepared image takes (a shifted mosaic is one row
-    or column larger) and may return the ``on_tile`` callback."""
+    or column larger) and may return the ``on_tile`` callback. ``jpeg_grid`` (a JPEG
+    input's luma table, :mod:`panet.degradations.jpeg_constraint`) keeps the output's luma
+    within the file's quantisation intervals."""
     import numpy as np
 
     image = np.asarray(pixels, dtype=np.float32)
@@ -221,4 +225,6 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
     result = result[shift[0] * scale:, shift[1] * scale:]
+    if jpeg_grid is not None:
+        result = project_onto_jpeg(result, np.asarray(pixels, dtype=np.float32), jpeg_grid)
     return result.astype(np.float32, copy=False), note

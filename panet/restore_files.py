@@ -53,6 +53,7 @@ class RestoreOptions:
     protocol: str = "default"
     dtype: torch.dtype | None = None
     device: torch.device | str = "cpu"
+    jpeg_constraint: bool = True      # JPEG files: keep to their quantisation intervals
 
 
 class ModelPool:
@@ -130,11 +131,16 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
     tile = options.tile or tile_for_memory(net, height, width, channels,
                                            int(options.max_memory_bytes))
     overlap = default_overlap(tile) if options.overlap is None else options.overlap
+    spec = for_images(options.task, channels)
+    grid = spec.file_jpeg_grid(path) if options.jpeg_constraint else None
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
         overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,
-        dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan)
+        dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan,
+        jpeg_grid=grid)
     notes = [note] if note else []
+    if grid is not None:
+        notes.append("kept to the file's JPEG quantisation")
     alpha = image.alpha
     scale = pixels.shape[0] // height
     if alpha is not None and scale > 1:
@@ -144,7 +150,7 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
 
         alpha = np.clip(imresize(alpha, scale), 0, 1)
     if options.sigma is None and options.quality is None:   # nothing said about the level
-        read = for_images(options.task, channels).read_level(image.pixels, path, image.format)
+        read = spec.read_level(image.pixels, path, image.format)
         if read:
             notes.append(read)
     try:

@@ -119,6 +119,16 @@ class Task:
         """What can be read from the input about its level, when the user gave none."""
         return ""
 
+    def jpeg_grid(self, level: Level) -> Any:
+        """The JPEG quantisation grid this task's degradation at ``level`` leaves
+        (:mod:`panet.degradations.jpeg_constraint`); ``None`` for tasks that are not JPEG."""
+        return None
+
+    def file_jpeg_grid(self, path: str) -> Any:
+        """The JPEG quantisation grid of the file to restore, if it has one that the
+        restoration may keep to; ``None`` otherwise."""
+        return None
+
     def measure_level(self, pixels: np.ndarray, path: str, image_format: str | None
                       ) -> Level | None:
         """The level read from the input itself (``None`` where nothing can be read)."""
@@ -254,6 +264,16 @@ class JPEGTask(Task):
             return ""
         return f"JPEG quality {found[0]} read from the file" + \
             ("" if found[1] else " (non-standard tables, nearest)")
+
+    def jpeg_grid(self, level: Level) -> Any:
+        from panet.degradations import standard_grid
+
+        return standard_grid(int(level))
+
+    def file_jpeg_grid(self, path: str) -> Any:
+        from panet.degradations import read_grid
+
+        return read_grid(path)
 
     def measure_level(self, pixels: np.ndarray, path: str, image_format: str | None
                       ) -> int | None:

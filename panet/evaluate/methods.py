@@ -174,7 +174,9 @@ class Network(Method):
 
     ``protocol="paper"`` is the authors' chop (SPEC §4); otherwise tiles of ``tile`` pixels.
     A network with a fixed level (``level``, e.g. a sigma-50 denoiser) only fills that
-    column; ``None`` means blind (every level of its task)."""
+    column; ``None`` means blind (every level of its task). ``jpeg_constraint`` keeps a
+    JPEG task's output within the quantisation intervals of the degraded input, as
+    ``panet restore`` does for JPEG files."""
 
     name: str = "network"
     model: nn.Module | None = None
@@ -185,6 +187,7 @@ class Network(Method):
     overlap: int = 16
     ensemble: bool = False
     dtype: torch.dtype | None = None
+    jpeg_constraint: bool = True
 
     def accepts(self, task, level):
         if task != self.task:
@@ -195,10 +198,12 @@ class Network(Method):
 
     def __call__(self, degraded, task, level):
         # the network's family: denoise-gray images go through the denoiser
-        out, _ = restore_pixels(self.model, degraded, task=get_task(task).family,
-                                pattern=str(level),
+        spec = get_task(task)
+        out, _ = restore_pixels(self.model, degraded, task=spec.family, pattern=str(level),
                                 tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
-                                protocol=self.protocol, dtype=self.dtype)
+                                protocol=self.protocol, dtype=self.dtype,
+                                jpeg_grid=spec.jpeg_grid(level) if self.jpeg_constraint
+                                else None)
         return out
 
 

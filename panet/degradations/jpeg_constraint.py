@@ -1,0 +1,171 @@
+"""What a JPEG file still knows about its original: each 8x8 luma block's DCT coefficients
+were rounded to a multiple of the quantisation table, so the original's coefficients lie
+within half a step of the decoded ones. Clipping a restored image's coefficients into those
+intervals (a projection onto a convex set that holds the original) can only bring it closer
+to the original in luma; it undoes a network's over-smoothing of detail the file kept.
+
+>>> from panet.degradations import jpeg_roundtrip
+>>> wave = 120 + 60 * np.sin(np.arange(24) / 2)[None, :] + 40 * np.cos(np.arange(16))[:, None]
+>>> clean = wave.astype(np.uint8)[..., None] / 255
+>>> decoded = jpeg_roundtrip(clean, 30)
+>>> flat = np.full_like(decoded, 0.5)      # a restoration that lost everything
+>>> restored = project_onto_jpeg(flat, decoded, standard_grid(30))
+>>> bool(((restored - clean) ** 2).mean() < ((flat - clean) ** 2).mean() / 10)
+True
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image as PILImage, ImageOps
+
+from panet.degradations.jpeg import jpeg_bytes
+
+__all__ = ["JPEGGrid", "standard_grid", "read_grid", "project_onto_jpeg", "dct8"]
+
+#: JFIF luma weights: JPEG's Y is this mix of R, G, B (Cb and Cr are orthogonal to grey).
+_JFIF_LUMA = np.array([0.299, 0.587, 0.114])
+#: Steps this small carry little constraint, and a decoded pixel's rounding can put the
+#: estimated step index off by one (measured: at quality 90, steps of 3 and 4); they are
+#: left alone.
+_SMALLEST_STEP = 5.0
+#: How far (levels) the file's luma, rebuilt from the estimated step indices, may differ
+#: from the decoded luma before a block is left alone: rounding of the decoded pixels and
+#: of the decoder's integer IDCT stay within it.
+_REBUILD_TOLERANCE = 1.0
+
+
+def dct8() -> np.ndarray:
+    """The orthonormal 8-point DCT-II matrix (JPEG's FDCT is ``dct8() @ block @ dct8().T``)."""
+    frequency, position = np.arange(8)[:, None], np.arange(8)[None, :]
+    matrix = np.cos((2 * position + 1) * frequency * np.pi / 16) * 0.5
+    matrix[0] /= np.sqrt(2)
+    return matrix
+
+
+@dataclass(frozen=True)
+class JPEGGrid:
+    """The luma quantisation table of a JPEG (8 x 8, natural order) and where each pixel of
+    the image as restored sat in the file (``source``: row and column index arrays, for a
+    file turned upright by its EXIF orientation; ``None`` when they are the same)."""
+
+    luma_table: np.ndarray
+    source: tuple[np.ndarray, np.ndarray] | None = None
+    file_size: tuple[int, int] | None = None   # (rows, columns) in the file
+
+
+def standard_grid(quality: int) -> JPEGGrid:
+    """The grid of Pillow's encoder at ``quality`` (what ``panet eval`` and the demo make)."""
+    with PILImage.open(io.BytesIO(jpeg_bytes(np.zeros((8, 8, 1), np.uint8), int(quality)))) as im:
+        table = np.asarray(im.quantization[0], dtype=np.float64).reshape(8, 8)
+    return JPEGGrid(table)
+
+
+def read_grid(path: str) -> JPEGGrid | None:
+    """The grid of a JPEG file; ``None`` for other files and for JPEGs whose first
+    component is not luma (CMYK, Adobe RGB without colour transform)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        try:
+            opened = PILImage.open(path)
+        except (OSError, SyntaxError, ValueError):
+            return None
+    with opened:
+        if opened.format != "JPEG" or opened.mode not in ("L", "RGB"):
+            return None
+        if opened.info.get("adobe") is not None and opened.info.get("adobe_transform") == 0 \
+                and opened.mode == "RGB":
+            return None   # components are R, G, B: no luma block to constrain
+        tables = getattr(opened, "quantization", None) or {}
+        layers = getattr(opened, "layer", None) or [(1, 1, 1, 0)]
+        table = tables.get(layers[0][3])
+        if table is None or len(table) != 64:
+            return None
+        width, height = opened.size
+        # Map pixels through the same EXIF turn that loading the image applies.
+        index = np.arange(height * width, dtype=np.int32).reshape(height, width)
+        probe = PILImage.fromarray(index, mode="I")
+        if "exif" in opened.info:
+            probe.info["exif"] = opened.info["exif"]
+        turned = np.asarray(ImageOps.exif_transpose(probe), dtype=np.int64)
+    source = None
+    if turned.shape != index.shape or not np.array_equal(turned, index):
+        source = (turned // width, turned % width)
+    return JPEGGrid(np.asarray(table, dtype=np.float64).reshape(8, 8), source, (height, width))
+
+
+def _luma(levels: np.ndarray) -> np.ndarray:
+    return levels[..., 0] if levels.shape[2] == 1 else levels @ _JFIF_LUMA
+
+
+def _project_luma(restored: np.ndarray, decoded: np.ndarray, clipped: np.ndarray,
+                  table: np.ndarray) -> np.ndarray:
+    """Clip the DCT coefficients of the full 8x8 blocks of ``restored`` (luma levels,
+    0-255) into the quantisation intervals of ``decoded``; returns the change.
+
+    The intervals come from ``decoded``'s own coefficients, rounded to the table. A block
+    is used only where the luma rebuilt from those steps matches ``decoded`` (within
+    :data:`_REBUILD_TOLERANCE`; beyond the clip where ``clipped`` is +1 or -1, anything
+    where it is 2): clipping to 0 or 255 can put the estimate off, and this catches it."""
+    rows, cols = restored.shape[0] // 8, restored.shape[1] // 8
+    change = np.zeros_like(restored)
+    if not rows or not cols:
+        return change
+    basis, active = dct8(), table >= _SMALLEST_STEP
+
+    def blocks(plane: np.ndarray) -> np.ndarray:
+        return plane[:rows * 8, :cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
+
+    for top in range(0, rows, 64):   # bands of 64 block rows keep the memory small
+        band = slice(top * 8, min(rows, top + 64) * 8)
+        ours = basis @ (blocks(restored[band]) - 128.0) @ basis.T
+        seen = blocks(decoded[band])
+        step = np.round(basis @ (seen - 128.0) @ basis.T / table)
+        error = basis.T @ (step * table) @ basis + 128.0 - seen
+        side = blocks(clipped[band])
+        tolerance = _REBUILD_TOLERANCE
+        consistent = np.where(side == 0, np.abs(error) <= tolerance,
+                              np.where(side == 1, error >= -tolerance,
+                                       np.where(side == -1, error <= tolerance, True)))
+        inside = np.clip(ours, (step - 0.5) * table, (step + 0.5) * table)
+        delta = np.where(active, inside - ours, 0.0)
+        delta[~consistent.all(axis=(2, 3))] = 0.0
+        pixels = (basis.T @ delta @ basis).transpose(0, 2, 1, 3)
+        change[band.start:band.stop, :cols * 8] = pixels.reshape(-1, cols * 8)
+    return change
+
+
+def project_onto_jpeg(restored: np.ndarray, decoded: np.ndarray, grid: JPEGGrid) -> np.ndarray:
+    """``restored`` (``H x W x C`` in [0, 1], C = 1 or 3) with its luma moved into the
+    quantisation intervals of ``decoded`` (the JPEG as decoded, the network's input).
+
+    Blocks that cross the image's edge, and blocks whose coefficients cannot be read back
+    from the decoded pixels (clipped to 0 or 255 beyond repair), are left as they are.
+    Colour images get the same luma change on R, G and B, which leaves JPEG's Cb and Cr as
+    they were.
+    """
+    restored = np.asarray(restored)
+    if restored.shape != np.shape(decoded):
+        raise ValueError(f"restored {restored.shape} and decoded {np.shape(decoded)} differ")
+    if grid.source is not None and grid.source[0].shape != restored.shape[:2]:
+        raise ValueError(f"the JPEG grid maps {grid.source[0].shape} pixels, the image has "
+                         f"{restored.shape[:2]}")
+    levels = np.asarray(decoded, dtype=np.float64) * 255.0
+    ours, theirs = _luma(restored.astype(np.float64) * 255.0), _luma(levels)
+    high, low = (levels > 254.5).any(axis=2), (levels < 0.5).any(axis=2)
+    # 0: not clipped; 1: a channel clipped at 255 (the file's luma is higher), -1: at 0
+    clipped = np.where(high & low, 2, high.astype(np.int8) - low.astype(np.int8))
+    if grid.source is not None:   # project where the blocks are: in the file's layout
+        rows, cols = grid.source
+        layout = [np.zeros(grid.file_size) for _ in range(3)]
+        for plane, values in zip(layout, (ours, theirs, clipped)):
+            plane[rows, cols] = values
+        change = _project_luma(*layout, grid.luma_table)[rows, cols]
+    else:
+        change = _project_luma(ours, theirs, clipped, grid.luma_table)
+    out = restored.astype(np.float64) + change[..., None] / 255.0
+    return np.clip(out, 0.0, 1.0).astype(restored.dtype, copy=False)
