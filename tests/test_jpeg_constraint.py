@@ -85,6 +85,18 @@ def test_a_smoothed_restoration_comes_closer_to_the_original_and_stays(quality, 
         assert np.abs(moved[..., 0] - moved[..., 2])[unclipped].max() < 1e-6
 
 
+def test_images_taller_than_one_band_of_blocks():
+    photo = np.round(_photo((96, 40)) @ JFIF_LUMA)
+    tall = np.concatenate([photo, photo[::-1]] * 4)[:, :, None] / 255   # 768 rows: 2 bands
+    decoded = jpeg_roundtrip(tall, 20)
+    smoothed = _blurred(decoded)
+    kept = project_onto_jpeg(smoothed, decoded, standard_grid(20))
+    for part in (slice(0, 512), slice(512, 768)):   # both bands come closer
+        before = ((smoothed - tall)[part] ** 2).mean()
+        assert ((kept - tall)[part] ** 2).mean() < 0.8 * before
+    assert np.abs(project_onto_jpeg(tall, decoded, standard_grid(20)) - tall).max() < 0.5 / 255
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_turned_files_are_projected_in_the_files_own_blocks(tmp_path, orientation):
     clean = _photo((45, 70))
@@ -94,7 +106,7 @@ def test_exif_turned_files_are_projected_in_the_files_own_blocks(tmp_path, orien
     Image.fromarray(clean).save(path, "JPEG", quality=30, exif=exif.tobytes())
     upright = load_image(path).pixels   # what panet restore works on
     grid = read_grid(str(path))
-    assert grid is not None and grid.file_size == (45, 70)
+    assert grid is not None and grid.file_size == (45, 70) and grid.orientation == orientation
     turned = Image.fromarray(clean).transpose(_PILLOW_TURN[orientation]) if orientation > 1 \
         else Image.fromarray(clean)
     clean_upright = np.asarray(turned) / 255.0
@@ -136,8 +148,7 @@ def test_files_without_a_luma_grid_get_none(tmp_path):
 
 
 def test_a_grid_for_other_pixels_is_refused():
-    grid = JPEGGrid(standard_grid(20).luma_table, (np.zeros((4, 4), int), np.zeros((4, 4), int)),
-                    (4, 4))
+    grid = JPEGGrid(standard_grid(20).luma_table, orientation=6, file_size=(4, 4))
     with pytest.raises(ValueError, match="maps"):
         project_onto_jpeg(np.zeros((8, 8, 1)), np.zeros((8, 8, 1)), grid)
 

@@ -37,6 +37,7 @@ _SMALLEST_STEP = 5.0
 #: from the decoded luma before a block is left alone: rounding of the decoded pixels and
 #: of the decoder's integer IDCT stay within it.
 _REBUILD_TOLERANCE = 1.0
+_ORIENTATION = 0x0112   # the EXIF tag
 
 
 def dct8() -> np.ndarray:
@@ -49,13 +50,28 @@ def dct8() -> np.ndarray:
 
 @dataclass(frozen=True)
 class JPEGGrid:
-    """The luma quantisation table of a JPEG (8 x 8, natural order) and where each pixel of
-    the image as restored sat in the file (``source``: row and column index arrays, for a
-    file turned upright by its EXIF orientation; ``None`` when they are the same)."""
+    """The luma quantisation table of a JPEG (8 x 8, natural order) and how the image being
+    restored sits on the file's 8x8 blocks: ``orientation`` is the EXIF orientation that
+    turned the file's ``file_size`` (rows, columns) pixels upright when it was loaded
+    (1: as stored)."""
 
     luma_table: np.ndarray
-    source: tuple[np.ndarray, np.ndarray] | None = None
-    file_size: tuple[int, int] | None = None   # (rows, columns) in the file
+    orientation: int = 1
+    file_size: tuple[int, int] | None = None
+
+    def source(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """File row and column of each pixel of the upright image (``None``: the same)."""
+        if self.orientation == 1 or self.file_size is None:
+            return None
+        rows, cols = self.file_size
+        probe = PILImage.fromarray(np.arange(rows * cols, dtype=np.int32).reshape(rows, cols),
+                                   mode="I")
+        tags = PILImage.Exif()
+        tags[_ORIENTATION] = self.orientation
+        probe.info["exif"] = tags.tobytes()
+        # the very turn that loading applied (panet.io uses ImageOps.exif_transpose too)
+        index = np.asarray(ImageOps.exif_transpose(probe), dtype=np.int32)
+        return np.divmod(index, np.int32(cols))
 
 
 def standard_grid(quality: int) -> JPEGGrid:
@@ -85,21 +101,17 @@ def read_grid(path: str) -> JPEGGrid | None:
         table = tables.get(layers[0][3])
         if table is None or len(table) != 64:
             return None
+        orientation = opened.getexif().get(_ORIENTATION, 1)
         width, height = opened.size
-        # Map pixels through the same EXIF turn that loading the image applies.
-        index = np.arange(height * width, dtype=np.int32).reshape(height, width)
-        probe = PILImage.fromarray(index, mode="I")
-        if "exif" in opened.info:
-            probe.info["exif"] = opened.info["exif"]
-        turned = np.asarray(ImageOps.exif_transpose(probe), dtype=np.int64)
-    source = None
-    if turned.shape != index.shape or not np.array_equal(turned, index):
-        source = (turned // width, turned % width)
-    return JPEGGrid(np.asarray(table, dtype=np.float64).reshape(8, 8), source, (height, width))
+    return JPEGGrid(np.asarray(table, dtype=np.float64).reshape(8, 8),
+                    orientation if orientation in range(1, 9) else 1, (height, width))
 
 
-def _luma(levels: np.ndarray) -> np.ndarray:
-    return levels[..., 0] if levels.shape[2] == 1 else levels @ _JFIF_LUMA
+def _luma(image: np.ndarray) -> np.ndarray:
+    """Luma levels (0-255, float32, ``H x W``) of an ``H x W x C`` image in [0, 1]."""
+    if image.shape[2] == 1:
+        return image[..., 0].astype(np.float32) * np.float32(255)
+    return image.astype(np.float32, copy=False) @ (_JFIF_LUMA * 255).astype(np.float32)
 
 
 def _project_luma(restored: np.ndarray, decoded: np.ndarray, clipped: np.ndarray,
@@ -117,8 +129,8 @@ def _project_luma(restored: np.ndarray, decoded: np.ndarray, clipped: np.ndarray
         return change
     basis, active = dct8(), table >= _SMALLEST_STEP
 
-    def blocks(plane: np.ndarray) -> np.ndarray:
-        return plane[:rows * 8, :cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3)
+    def blocks(band: np.ndarray) -> np.ndarray:   # whole block rows in, blocks out
+        return band[:, :cols * 8].reshape(-1, 8, cols, 8).transpose(0, 2, 1, 3)
 
     for top in range(0, rows, 64):   # bands of 64 block rows keep the memory small
         band = slice(top * 8, min(rows, top + 64) * 8)
@@ -141,31 +153,36 @@ def _project_luma(restored: np.ndarray, decoded: np.ndarray, clipped: np.ndarray
 
 def project_onto_jpeg(restored: np.ndarray, decoded: np.ndarray, grid: JPEGGrid) -> np.ndarray:
     """``restored`` (``H x W x C`` in [0, 1], C = 1 or 3) with its luma moved into the
-    quantisation intervals of ``decoded`` (the JPEG as decoded, the network's input).
+    quantisation intervals of ``decoded`` (the JPEG as decoded, the network's input);
+    float32.
 
     Blocks that cross the image's edge, and blocks whose coefficients cannot be read back
     from the decoded pixels (clipped to 0 or 255 beyond repair), are left as they are.
     Colour images get the same luma change on R, G and B, which leaves JPEG's Cb and Cr as
-    they were.
+    they were. Memory: a few ``H x W`` float32 planes beside the two images.
     """
-    restored = np.asarray(restored)
-    if restored.shape != np.shape(decoded):
-        raise ValueError(f"restored {restored.shape} and decoded {np.shape(decoded)} differ")
-    if grid.source is not None and grid.source[0].shape != restored.shape[:2]:
-        raise ValueError(f"the JPEG grid maps {grid.source[0].shape} pixels, the image has "
+    restored, decoded = np.asarray(restored), np.asarray(decoded)
+    if restored.shape != decoded.shape:
+        raise ValueError(f"restored {restored.shape} and decoded {decoded.shape} differ")
+    source = grid.source()
+    if source is not None and source[0].shape != restored.shape[:2]:
+        raise ValueError(f"the JPEG grid maps {source[0].shape} pixels, the image has "
                          f"{restored.shape[:2]}")
-    levels = np.asarray(decoded, dtype=np.float64) * 255.0
-    ours, theirs = _luma(restored.astype(np.float64) * 255.0), _luma(levels)
-    high, low = (levels > 254.5).any(axis=2), (levels < 0.5).any(axis=2)
+    high = (decoded > 254.5 / 255).any(axis=2)
+    low = (decoded < 0.5 / 255).any(axis=2)
     # 0: not clipped; 1: a channel clipped at 255 (the file's luma is higher), -1: at 0
-    clipped = np.where(high & low, 2, high.astype(np.int8) - low.astype(np.int8))
-    if grid.source is not None:   # project where the blocks are: in the file's layout
-        rows, cols = grid.source
-        layout = [np.zeros(grid.file_size) for _ in range(3)]
-        for plane, values in zip(layout, (ours, theirs, clipped)):
-            plane[rows, cols] = values
+    clipped = np.where(high & low, 2, high.astype(np.int8) - low.astype(np.int8)).astype(np.int8)
+    del high, low
+    planes = (_luma(restored), _luma(decoded), clipped)
+    if source is None:
+        change = _project_luma(*planes, grid.luma_table)
+    else:   # project where the blocks are: in the file's layout
+        rows, cols = source
+        layout = [np.zeros(grid.file_size, plane.dtype) for plane in planes]
+        for target, plane in zip(layout, planes):
+            target[rows, cols] = plane
+        del planes
         change = _project_luma(*layout, grid.luma_table)[rows, cols]
-    else:
-        change = _project_luma(ours, theirs, clipped, grid.luma_table)
-    out = restored.astype(np.float64) + change[..., None] / 255.0
-    return np.clip(out, 0.0, 1.0).astype(restored.dtype, copy=False)
+    out = restored.astype(np.float32, copy=True)
+    out += (change / np.float32(255))[..., None]
+    return np.clip(out, 0.0, 1.0, out=out)
