@@ -132,7 +132,9 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
                                            int(options.max_memory_bytes))
     overlap = default_overlap(tile) if options.overlap is None else options.overlap
     spec = for_images(options.task, channels)
-    grid = spec.file_jpeg_grid(path) if options.jpeg_constraint else None
+    # the paper's protocol is the authors' method as published: no constraint
+    keep = options.jpeg_constraint and options.protocol != "paper"
+    grid = spec.file_jpeg_grid(path) if keep else None
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
         overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,

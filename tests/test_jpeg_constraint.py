@@ -172,6 +172,11 @@ def test_restore_keeps_a_jpeg_file_to_its_intervals_unless_told_not_to(tmp_path,
     assert "quantisation" not in capsys.readouterr().out
     assert _in_intervals(load_image(kept).pixels, decoded, 30)
     assert not _in_intervals(load_image(free).pixels, decoded, 30)
+    # the paper's protocol is the authors' method: no constraint
+    paper = tmp_path / "paper.png"
+    assert main(["restore", str(source), "-o", str(paper), "--task", "jpeg", "--protocol",
+                 "paper"]) == 0
+    assert "quantisation" not in capsys.readouterr().out
     # a PNG says nothing about JPEG blocks: no constraint
     png = tmp_path / "photo.png"
     Image.fromarray(np.round(decoded * 255).astype(np.uint8)).save(png)
@@ -189,6 +194,8 @@ def test_eval_keeps_jpeg_outputs_to_the_intervals_of_its_degradation(tmp_path):
                                     overlap=8, jpeg_constraint=False)
     assert _in_intervals(kept(decoded, "jpeg-color", 20), decoded, 20)
     assert not _in_intervals(free(decoded, "jpeg-color", 20), decoded, 20)
+    (paper,), _ = networks_from_text("jpeg-color", [20], None, protocol="paper")
+    assert not _in_intervals(paper(decoded, "jpeg-color", 20), decoded, 20)
     folder = tmp_path / "photos"
     folder.mkdir()
     Image.fromarray(_photo((48, 64))).save(folder / "a.png")

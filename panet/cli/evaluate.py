@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 "python": platform.python_version(), "machine": describe_machine(),
                 "protocol": args.protocol, "crop": args.crop, "limit": args.limit,
                 "seed": args.seed, "ensemble": args.ensemble, "precision": args.precision,
-                "jpeg_constraint": not args.no_jpeg_constraint,
+                "jpeg_constraint": not args.no_jpeg_constraint and args.protocol != "paper",
                 "processes": workers.world}
     files = {"results.md": markdown_table(result), "results.csv": csv_table(result),
              "results.json": json_report(result, metadata)}
@@ -116,7 +116,8 @@ def register(commands) -> None:
     evaluation.add_argument("--ensemble", action="store_true", help="self-ensemble (x8)")
     evaluation.add_argument("--no-jpeg-constraint", action="store_true",
                             help="JPEG tasks: leave the networks' output as it is (default: "
-                                 "kept within the input's quantisation intervals)")
+                                 "kept within the input's quantisation intervals, except "
+                                 "with --protocol paper)")
     evaluation.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
                             default="fp32", help="fp32 (default) for comparable tables")
     evaluation.add_argument("--crop", type=int, help="centre crops of this input size "

@@ -166,7 +166,8 @@ def register(commands) -> None:
     restore.add_argument("--no-jpeg-constraint", action="store_true",
                          help="task jpeg: leave the network's output as it is (default: a JPEG "
                               "file's output keeps its luma within the file's quantisation "
-                              "intervals, which undoes over-smoothing)")
+                              "intervals, which undoes over-smoothing; not with --protocol "
+                              "paper)")
     restore.add_argument("--protocol", choices=["default", "paper"], default="default",
                          help="paper: the authors' test-time chopping")
     restore.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",

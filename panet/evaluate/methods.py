@@ -176,7 +176,8 @@ class Network(Method):
     A network with a fixed level (``level``, e.g. a sigma-50 denoiser) only fills that
     column; ``None`` means blind (every level of its task). ``jpeg_constraint`` keeps a
     JPEG task's output within the quantisation intervals of the degraded input, as
-    ``panet restore`` does for JPEG files."""
+    ``panet restore`` does for JPEG files; never with the paper's protocol, which is the
+    authors' method as published."""
 
     name: str = "network"
     model: nn.Module | None = None
@@ -203,7 +204,7 @@ class Network(Method):
                                 tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
                                 protocol=self.protocol, dtype=self.dtype,
                                 jpeg_grid=spec.jpeg_grid(level) if self.jpeg_constraint
-                                else None)
+                                and self.protocol != "paper" else None)
         return out
 
 
