@@ -122,6 +122,10 @@ def tile_for_memory(model: nn.Module, height: int, width: int, channels: int,
     return tile_for_budget(model, left, largest)
 
 
+#: What a restoration's note says when the output was kept to a JPEG's quantisation.
+JPEG_KEPT_NOTE = "kept to the JPEG's quantisation"
+
+
 # ---- models by name or file -----------------------------------------------------------------
 
 def resolve_model(spec: str | None, task: str, scale: int | None = None,
@@ -184,7 +188,8 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     is told how many network calls the prepared image takes (a shifted mosaic is one row
     or column larger) and may return the ``on_tile`` callback. ``jpeg_grid`` (a JPEG
     input's luma table, :mod:`panet.degradations.jpeg_constraint`) keeps the output's luma
-    within the file's quantisation intervals."""
+    within the file's quantisation intervals, except with the paper's protocol (the
+    authors' method as published); the note says when it did."""
     import numpy as np
 
     image = np.asarray(pixels, dtype=np.float32)
@@ -225,6 +230,7 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
     result = result[shift[0] * scale:, shift[1] * scale:]
-    if jpeg_grid is not None:
+    if jpeg_grid is not None and protocol != "paper":
         result = project_onto_jpeg(result, np.asarray(pixels, dtype=np.float32), jpeg_grid)
+        note = "; ".join(filter(None, [note, JPEG_KEPT_NOTE]))
     return result.astype(np.float32, copy=False), note

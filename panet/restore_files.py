@@ -132,17 +132,13 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
                                            int(options.max_memory_bytes))
     overlap = default_overlap(tile) if options.overlap is None else options.overlap
     spec = for_images(options.task, channels)
-    # the paper's protocol is the authors' method as published: no constraint
-    keep = options.jpeg_constraint and options.protocol != "paper"
-    grid = spec.file_jpeg_grid(path) if keep else None
+    grid = spec.file_jpeg_grid(path) if options.jpeg_constraint else None
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
         overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,
         dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan,
         jpeg_grid=grid)
     notes = [note] if note else []
-    if grid is not None:
-        notes.append("kept to the file's JPEG quantisation")
     alpha = image.alpha
     scale = pixels.shape[0] // height
     if alpha is not None and scale > 1:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from panet.data.datasets import Demosaic, Denoise, JPEGArtifacts, SuperResolution
-from panet.degradations import BAYER_PATTERNS
+from panet.degradations import BAYER_PATTERNS, JPEGGrid, read_grid, standard_grid
 
 __all__ = ["Task", "DenoiseTask", "DemosaicTask", "JPEGTask", "SuperResolutionTask", "TASKS",
            "FAMILIES", "get_task", "for_images", "check_family", "training_task"]
@@ -119,12 +119,12 @@ class Task:
         """What can be read from the input about its level, when the user gave none."""
         return ""
 
-    def jpeg_grid(self, level: Level) -> Any:
+    def jpeg_grid(self, level: Level) -> JPEGGrid | None:
         """The JPEG quantisation grid this task's degradation at ``level`` leaves
         (:mod:`panet.degradations.jpeg_constraint`); ``None`` for tasks that are not JPEG."""
         return None
 
-    def file_jpeg_grid(self, path: str) -> Any:
+    def file_jpeg_grid(self, path: str) -> JPEGGrid | None:
         """The JPEG quantisation grid of the file to restore, if it has one that the
         restoration may keep to; ``None`` otherwise."""
         return None
@@ -265,14 +265,10 @@ class JPEGTask(Task):
         return f"JPEG quality {found[0]} read from the file" + \
             ("" if found[1] else " (non-standard tables, nearest)")
 
-    def jpeg_grid(self, level: Level) -> Any:
-        from panet.degradations import standard_grid
-
+    def jpeg_grid(self, level: Level) -> JPEGGrid:
         return standard_grid(int(level))
 
-    def file_jpeg_grid(self, path: str) -> Any:
-        from panet.degradations import read_grid
-
+    def file_jpeg_grid(self, path: str) -> JPEGGrid | None:
         return read_grid(path)
 
     def measure_level(self, pixels: np.ndarray, path: str, image_format: str | None

@@ -166,7 +166,7 @@ def test_restore_keeps_a_jpeg_file_to_its_intervals_unless_told_not_to(tmp_path,
     decoded = load_image(source).pixels
     kept, free = tmp_path / "kept.png", tmp_path / "free.png"
     assert main(["restore", str(source), "-o", str(kept), "--task", "jpeg"]) == 0
-    assert "kept to the file's JPEG quantisation" in capsys.readouterr().out
+    assert "kept to the JPEG's quantisation" in capsys.readouterr().out
     assert main(["restore", str(source), "-o", str(free), "--task", "jpeg",
                  "--no-jpeg-constraint"]) == 0
     assert "quantisation" not in capsys.readouterr().out

@@ -16,14 +16,13 @@ True
 
 from __future__ import annotations
 
-import io
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image as PILImage, ImageOps
 
-from panet.degradations.jpeg import jpeg_bytes
+from panet.degradations.jpeg import _standard_luma_tables
 
 __all__ = ["JPEGGrid", "standard_grid", "read_grid", "project_onto_jpeg", "dct8"]
 
@@ -76,9 +75,7 @@ class JPEGGrid:
 
 def standard_grid(quality: int) -> JPEGGrid:
     """The grid of Pillow's encoder at ``quality`` (what ``panet eval`` and the demo make)."""
-    with PILImage.open(io.BytesIO(jpeg_bytes(np.zeros((8, 8, 1), np.uint8), int(quality)))) as im:
-        table = np.asarray(im.quantization[0], dtype=np.float64).reshape(8, 8)
-    return JPEGGrid(table)
+    return JPEGGrid(np.asarray(_standard_luma_tables()[int(quality)], np.float64).reshape(8, 8))
 
 
 def read_grid(path: str) -> JPEGGrid | None:

@@ -204,7 +204,7 @@ class Network(Method):
                                 tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
                                 protocol=self.protocol, dtype=self.dtype,
                                 jpeg_grid=spec.jpeg_grid(level) if self.jpeg_constraint
-                                and self.protocol != "paper" else None)
+                                else None)
         return out
 
 
