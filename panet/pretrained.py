@@ -27,6 +27,9 @@ class PretrainedEntry:
     description: str
     scale: int = 1
     channels: int = 3
+    #: another entry whose model restores luma; this one's then restores chroma
+    #: (:class:`panet.models.composite.LumaChromaJPEG`)
+    luma_from: str | None = None
 
 
 _LIGHT = "PANet-S (64 features, 8 ResBlocks) + light pyramid attention (reduction 4, levels 1, 1/2)"
@@ -42,7 +45,8 @@ PRETRAINED: list[PretrainedEntry] = [
     PretrainedEntry("demosaic", "demosaic", "demosaic.safetensors",
                     f"demosaicing, trained on RGGB (other patterns are shifted); {_LIGHT}"),
     PretrainedEntry("jpeg-color", "jpeg", "jpeg-color.safetensors",
-                    f"colour JPEG artifact reduction, blind over quality 10-40; {_LIGHT}"),
+                    "colour JPEG artifact reduction, blind over quality 10-40; luma by jpeg-y, "
+                    f"chroma by its own {_LIGHT}", luma_from="jpeg-y"),
     PretrainedEntry("jpeg-y", "jpeg", "jpeg-y.safetensors",
                     f"JPEG artifact reduction on Y (gray), blind over quality 10-40; {_LIGHT}",
                     channels=1),
@@ -58,10 +62,11 @@ def weights_folder() -> str:
 
 
 def available(entries: list[PretrainedEntry] | None = None) -> list[PretrainedEntry]:
-    """The entries whose weight file is present."""
+    """The entries whose weight files (their own and their luma model's) are present."""
     folder = weights_folder()
-    return [e for e in (PRETRAINED if entries is None else entries)
-            if os.path.isfile(os.path.join(folder, e.file))]
+    entries = PRETRAINED if entries is None else entries
+    present = {e.name for e in entries if os.path.isfile(os.path.join(folder, e.file))}
+    return [e for e in entries if e.name in present and e.luma_from in (None, *present)]
 
 
 def pretrained_entry(name: str, entries: list[PretrainedEntry] | None = None
@@ -89,6 +94,11 @@ def load_pretrained(entry: PretrainedEntry) -> nn.Module:
     from panet.models.card import model_card
 
     model = load_model(os.path.join(weights_folder(), entry.file)).eval()
+    if entry.luma_from is not None:
+        from panet.models.composite import LumaChromaJPEG
+
+        luma = next(e for e in PRETRAINED if e.name == entry.luma_from)
+        model = LumaChromaJPEG(model, load_pretrained(luma)).eval()
     model.card = replace(model_card(model), shipped_name=entry.name)
     model.shipped_name = entry.name
     return model

@@ -47,6 +47,39 @@ def test_resolve_model_prefers_shipped_weights(shipped):
     assert not random_weights and model.scale == 4
 
 
+def test_a_colour_jpeg_entry_takes_its_luma_from_another_and_needs_its_file(tmp_path,
+                                                                          monkeypatch):
+    import numpy as np
+
+    from panet.metrics import rgb_to_y
+    from panet.models.composite import LumaChromaJPEG
+
+    entries = [PretrainedEntry("jc", "jpeg", "jc.safetensors", "colour", luma_from="jy"),
+               PretrainedEntry("jy", "jpeg", "jy.safetensors", "Y", channels=1)]
+    monkeypatch.setenv("PANET_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(pretrained, "PRETRAINED", entries)
+    torch.manual_seed(0)
+    colour = create_model("panet-s", n_resblocks=1, n_feats=8)
+    luma = create_model("panet-s", n_resblocks=1, n_feats=8, in_channels=1)
+    save_model(colour, tmp_path / "jc.safetensors")
+    assert default_for("jpeg") is None                 # its luma model's file is absent
+    save_model(luma, tmp_path / "jy.safetensors")
+    assert default_for("jpeg").name == "jc" and default_for("jpeg", channels=1).name == "jy"
+    model, _ = resolve_model(None, "jpeg", channels=3)
+    assert isinstance(model, LumaChromaJPEG)
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        out, alone = model(x), colour.eval()(x)
+        # independent: Matlab's BT.601 Y of the input, restored by the luma network alone
+        y_in = rgb_to_y(x[0].permute(1, 2, 0).double().numpy() * 255) / 255
+        y_net = luma.eval()(torch.from_numpy(y_in).permute(2, 0, 1)[None].float())
+    y_out = rgb_to_y(out[0].permute(1, 2, 0).double().numpy() * 255) / 255
+    assert np.abs(y_out[..., 0] - y_net[0, 0].double().numpy()).max() < 1e-5
+    # what changes is grey (the same on R, G and B): the colour network's chroma is kept
+    change = (out - alone)[0]
+    assert (change - change[:1]).abs().max() < 1e-5 and change.abs().max() > 1e-3
+
+
 def test_eval_and_restore_default_to_shipped_weights(shipped, tmp_path, capsys):
     import numpy as np
 
@@ -93,10 +126,18 @@ def test_every_shipped_file_is_present_and_describes_its_task(entry):
 
     from panet.models import model_card
 
-    model = pretrained.load_pretrained(entry)
+    from panet.models.composite import LumaChromaJPEG
+
+    shipped = pretrained.load_pretrained(entry)
+    assert model_card(shipped).family == entry.task
+    assert model_card(shipped).shipped_name == entry.name
+    assert isinstance(shipped, LumaChromaJPEG) == (entry.luma_from is not None)
+    if entry.luma_from is not None:   # the file holds the chroma network; luma is another's
+        assert model_card(shipped.luma).shipped_name == entry.luma_from
+        assert model_card(shipped.luma).gray_y and model_card(shipped.luma).in_channels == 1
+    model = shipped.colour if entry.luma_from is not None else shipped
     task = json.loads(model.metadata["task"])
     assert task["type"] == entry.task          # entries name the family
-    assert model_card(model).family == entry.task and model_card(model).shipped_name == entry.name
     assert model.head[0].in_channels == entry.channels
     if entry.task == "sr":
         assert task["scale"] == entry.scale == model.scale

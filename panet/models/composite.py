@@ -1,0 +1,75 @@
+"""A colour JPEG restorer built from two networks: one for luma, one for the rest.
+
+A colour JPEG stores luma and chroma apart: luma at full resolution with its own table,
+chroma halved and coarser. Luma is exactly the grey JPEG problem, so a network trained on
+Y alone (the paper's CAR setting) can restore it, while the colour network restores chroma.
+Adding the same amount to R, G and B changes JPEG's luma by that amount and leaves its Cb
+and Cr alone, which is how the two results are joined.
+
+>>> import torch
+>>> from panet.models import create_model
+>>> colour = create_model("panet-s", n_feats=8, n_resblocks=1)
+>>> luma = create_model("panet-s", in_channels=1, n_feats=8, n_resblocks=1)
+>>> model = LumaChromaJPEG(colour, luma).eval()
+>>> x = torch.rand(1, 3, 16, 16)
+>>> with torch.no_grad():
+...     out, chroma, y = model(x), colour(x), luma(studio_luma(x))
+>>> bool(torch.allclose(studio_luma(out), y, atol=1e-5))     # luma from the luma network
+True
+>>> cb = torch.tensor([-0.168736, -0.331264, 0.5]).view(1, 3, 1, 1)
+>>> bool(torch.allclose((out * cb).sum(1), (chroma * cb).sum(1), atol=1e-5))   # Cb kept
+True
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from panet.models.card import model_card
+
+__all__ = ["LumaChromaJPEG", "studio_luma", "JFIF_LUMA"]
+
+#: JPEG's (JFIF) luma mix of R, G, B; its weights sum to 1.
+JFIF_LUMA = (0.299, 0.587, 0.114)
+#: Matlab's BT.601 Y, on which the paper's (and our) Y-channel JPEG models are trained, is
+#: 16/255 + (219/255) * JFIF luma in [0, 1].
+_STUDIO_OFFSET, _STUDIO_SCALE = 16.0 / 255.0, 219.0 / 255.0
+
+
+def _jfif_luma(x: torch.Tensor) -> torch.Tensor:
+    weights = torch.tensor(JFIF_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * weights).sum(dim=1, keepdim=True)
+
+
+def studio_luma(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 Y (16-235 on the 0-255 scale, divided by 255) of an ``N x 3 x H x W`` batch."""
+    return _STUDIO_OFFSET + _STUDIO_SCALE * _jfif_luma(x)
+
+
+class LumaChromaJPEG(nn.Module):
+    """Colour JPEG restoration: ``colour`` (RGB in and out) restores the image, ``luma``
+    (a Y-channel JPEG model) replaces its luma. Its card and metadata are the colour
+    network's; ``metadata["luma_model"]`` names the luma network."""
+
+    architecture = "luma_chroma_jpeg"
+
+    def __init__(self, colour: nn.Module, luma: nn.Module) -> None:
+        super().__init__()
+        colour_card, luma_card = model_card(colour), model_card(luma)
+        if colour_card.in_channels != 3 or luma_card.in_channels != 1:
+            raise ValueError("LumaChromaJPEG needs a 3-channel colour model and a 1-channel "
+                             f"luma model, got {colour_card.in_channels} and "
+                             f"{luma_card.in_channels}")
+        if colour_card.scale != 1 or luma_card.scale != 1:
+            raise ValueError("LumaChromaJPEG needs two same-size models")
+        self.colour, self.luma = colour, luma
+        self.card = colour_card
+        # what exporters write: the colour network's file metadata, and where luma comes from
+        self.metadata = {**(getattr(colour, "metadata", None) or {}),
+                         "luma_model": luma_card.shipped_name or luma_card.architecture}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        restored = self.colour(x)
+        luma = (self.luma(studio_luma(x)) - _STUDIO_OFFSET) / _STUDIO_SCALE
+        return restored + (luma - _jfif_luma(restored))
