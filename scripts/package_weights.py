@@ -23,6 +23,7 @@ import yaml
 from panet.checkpoints import load_model, save_model
 from panet.checkpoints.native import read_metadata
 from panet.models import count_parameters
+from panet.pretrained import PRETRAINED
 
 S = "docs/eval/shipped/"   # panet eval reports of the shipped models (scripts/eval_docs.sh)
 B = "docs/eval/"           # the classical baselines' reports on the same inputs
@@ -88,7 +89,13 @@ def card_markdown(name: str, card: dict) -> str:
     lines = [f"#### `{os.path.splitext(name)[0]}`", "",
              f"- {card['parameters']:,} parameters; configuration `{card['config']}`.",
              f"- Training: {stages}.", f"- Data: {card['training_data']}.",
-             f"- Weights: {card['weights']}.", ""]
+             f"- Weights: {card['weights']}."]
+    entry = next((e for e in PRETRAINED if e.file == name), None)
+    if entry is not None and entry.luma_from:
+        lines.append(f"- Restores in two parts (`LumaChromaJPEG`, panet/models/composite.py): "
+                     f"the luma comes from `{entry.luma_from}` (its card), this file's network "
+                     "gives the chroma. The rows below score the pair.")
+    lines.append("")
     rows: dict[str, dict[str, str]] = {}
     columns: list[str] = []
     seconds: dict[str, float] = {}

@@ -78,6 +78,13 @@ def test_a_colour_jpeg_entry_takes_its_luma_from_another_and_needs_its_file(tmp_
     # what changes is grey (the same on R, G and B): the colour network's chroma is kept
     change = (out - alone)[0]
     assert (change - change[:1]).abs().max() < 1e-5 and change.abs().max() > 1e-3
+    # a grey picture in three channels comes out grey: the luma network's output alone
+    grey = x[:, 1:2].expand(1, 3, 24, 24)
+    with torch.no_grad():
+        out = model(grey)
+        y_net = luma(16 / 255 + grey[:, :1] * 219 / 255)
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 1], out[:, 2])
+    assert (out[:, :1] - (y_net * 255 - 16) / 219).abs().max() < 1e-5
 
 
 def test_eval_and_restore_default_to_shipped_weights(shipped, tmp_path, capsys):

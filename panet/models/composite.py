@@ -19,6 +19,11 @@ True
 >>> cb = torch.tensor([-0.168736, -0.331264, 0.5]).view(1, 3, 1, 1)
 >>> bool(torch.allclose((out * cb).sum(1), (chroma * cb).sum(1), atol=1e-5))   # Cb kept
 True
+>>> grey = x[:, :1].expand(1, 3, 16, 16)           # a grey picture in three channels
+>>> with torch.no_grad():
+...     out = model(grey)
+>>> bool((out == out[:, :1]).all())                 # no colour made up
+True
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ JFIF_LUMA = (0.299, 0.587, 0.114)
 #: Matlab's BT.601 Y, on which the paper's (and our) Y-channel JPEG models are trained, is
 #: 16/255 + (219/255) * JFIF luma in [0, 1].
 _STUDIO_OFFSET, _STUDIO_SCALE = 16.0 / 255.0, 219.0 / 255.0
+#: Largest difference between R, G and B (in [0, 1]) that still counts as grey.
+_GREY_SPREAD = 0.5 / 255.0
 
 
 def _jfif_luma(x: torch.Tensor) -> torch.Tensor:
@@ -49,8 +56,9 @@ def studio_luma(x: torch.Tensor) -> torch.Tensor:
 
 class LumaChromaJPEG(nn.Module):
     """Colour JPEG restoration: ``colour`` (RGB in and out) restores the image, ``luma``
-    (a Y-channel JPEG model) replaces its luma. Its card and metadata are the colour
-    network's; ``metadata["luma_model"]`` names the luma network."""
+    (a Y-channel JPEG model) replaces its luma. A grey input gives a grey output (the luma
+    network's alone). Its card and metadata are the colour network's;
+    ``metadata["luma_model"]`` names the luma network."""
 
     architecture = "luma_chroma_jpeg"
 
@@ -70,6 +78,14 @@ class LumaChromaJPEG(nn.Module):
                          "luma_model": luma_card.shipped_name or luma_card.architecture}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        restored = self.colour(x)
         luma = (self.luma(studio_luma(x)) - _STUDIO_OFFSET) / _STUDIO_SCALE
-        return restored + (luma - _jfif_luma(restored))
+        restored = self.colour(x)
+        chroma = restored - _jfif_luma(restored)   # R, G, B minus their luma
+        # A grey input (R = G = B to half a level in every pixel; a grey picture saved as a
+        # colour JPEG decodes so) stays grey: its file holds no colour to restore, and any
+        # the colour network made up would be false. Decided per call (per tile), without a
+        # Python branch so that exports keep both paths.
+        spread = (x.amax(dim=1, keepdim=True) - x.amin(dim=1, keepdim=True)).amax(
+            dim=(2, 3), keepdim=True)
+        coloured = (spread > _GREY_SPREAD).to(x.dtype)
+        return luma + coloured * chroma
