@@ -77,9 +77,10 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     height, width, channels = degraded.shape
     tile = tile_for_memory(model, height, width, channels, 4 * 2**30)
     start = time.perf_counter()
-    # a JPEG keeps to its quantisation table, as panet restore does with a JPEG file
+    # kept consistent with the input, as panet restore does (a JPEG to its quantisation)
     restored, _ = restore_pixels(model, degraded, task=task, pattern=str(level), tile=tile,
-                                 overlap=default_overlap(tile), jpeg_grid=spec.jpeg_grid(level))
+                                 overlap=default_overlap(tile), jpeg_grid=spec.jpeg_grid(level),
+                                 consistent=True)
     seconds = time.perf_counter() - start
     y, shave = spec.y, spec.shave(level)
     baseline = spec.input_baseline(degraded, level)

@@ -124,6 +124,8 @@ def tile_for_memory(model: nn.Module, height: int, width: int, channels: int,
 
 #: What a restoration's note says when the output was kept to a JPEG's quantisation.
 JPEG_KEPT_NOTE = "kept to the JPEG's quantisation"
+#: ... and when it was moved onto the images that give the input back (SR, demosaicing).
+CONSISTENT_NOTE = "consistent with the input"
 
 
 # ---- models by name or file -----------------------------------------------------------------
@@ -179,17 +181,20 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
                    on_tile: Callable[[], None] | None = None,
                    tiling: Tiling | None = None,
                    on_plan: Callable[[int], Callable[[], None] | None] | None = None,
-                   jpeg_grid: JPEGGrid | None = None):
+                   jpeg_grid: JPEGGrid | None = None, consistent: bool = False):
     """Restore one ``H x W x C`` float image in [0, 1]; returns ``(H*s) x (W*s) x C`` and a
     note about channel handling (empty when none was needed).
 
     ``tiling`` (a :mod:`panet.tiling` object made for the model's scale) replaces the one
     ``protocol``, ``tile``, ``overlap`` and ``ensemble`` describe. ``on_plan``, if given,
     is told how many network calls the prepared image takes (a shifted mosaic is one row
-    or column larger) and may return the ``on_tile`` callback. ``jpeg_grid`` (a JPEG
-    input's luma table, :mod:`panet.degradations.jpeg_constraint`) keeps the output's luma
-    within the file's quantisation intervals, except with the paper's protocol (the
-    authors' method as published); the note says when it did."""
+    or column larger) and may return the ``on_tile`` callback. ``consistent`` moves the
+    output onto the images that give the input back where the task knows how the input was
+    made (:meth:`panet.tasks.Task.keep_input`: SR outputs shrink back to it, demosaiced ones
+    keep the mosaic's samples); ``jpeg_grid`` (a JPEG input's luma table,
+    :mod:`panet.degradations.jpeg_constraint`) keeps the output's luma within the file's
+    quantisation intervals. Neither applies with the paper's protocol (the authors' method
+    as published); the note says when one did."""
     import numpy as np
 
     image = np.asarray(pixels, dtype=np.float32)
@@ -230,7 +235,14 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
     result = result[shift[0] * scale:, shift[1] * scale:]
+    original = np.asarray(pixels, dtype=np.float32)
+    if consistent and protocol != "paper":
+        kept = for_images(task, wanted).keep_input(result, original, pattern=pattern,
+                                                   scale=scale)
+        if kept is not result:
+            result = kept
+            note = "; ".join(filter(None, [note, CONSISTENT_NOTE]))
     if jpeg_grid is not None and protocol != "paper":
-        result = project_onto_jpeg(result, np.asarray(pixels, dtype=np.float32), jpeg_grid)
+        result = project_onto_jpeg(result, original, jpeg_grid)
         note = "; ".join(filter(None, [note, JPEG_KEPT_NOTE]))
     return result.astype(np.float32, copy=False), note

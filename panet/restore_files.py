@@ -53,7 +53,9 @@ class RestoreOptions:
     protocol: str = "default"
     dtype: torch.dtype | None = None
     device: torch.device | str = "cpu"
-    jpeg_constraint: bool = True      # JPEG files: keep to their quantisation intervals
+    # keep what the input says about the original (restore_pixels's ``consistent``) and, for
+    # JPEG files, their quantisation intervals
+    consistency: bool = True
 
 
 class ModelPool:
@@ -132,12 +134,12 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
                                            int(options.max_memory_bytes))
     overlap = default_overlap(tile) if options.overlap is None else options.overlap
     spec = for_images(options.task, channels)
-    grid = spec.file_jpeg_grid(path) if options.jpeg_constraint else None
+    grid = spec.file_jpeg_grid(path) if options.consistency else None
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
         overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,
         dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan,
-        jpeg_grid=grid)
+        jpeg_grid=grid, consistent=options.consistency)
     notes = [note] if note else []
     alpha = image.alpha
     scale = pixels.shape[0] // height

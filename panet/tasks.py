@@ -119,6 +119,13 @@ class Task:
         """What can be read from the input about its level, when the user gave none."""
         return ""
 
+    def keep_input(self, restored: np.ndarray, degraded: np.ndarray, *, pattern: str = "RGGB",
+                   scale: int = 1) -> np.ndarray:
+        """``restored`` moved onto the images that could have given ``degraded``, where the
+        task knows that exactly (a mosaic's samples, a bicubic shrink); unchanged where it
+        does not (noise). JPEG's intervals come from :meth:`jpeg_grid` instead."""
+        return restored
+
     def jpeg_grid(self, level: Level) -> JPEGGrid | None:
         """The JPEG quantisation grid this task's degradation at ``level`` leaves
         (:mod:`panet.degradations.jpeg_constraint`); ``None`` for tasks that are not JPEG."""
@@ -224,6 +231,14 @@ class DemosaicTask(Task):
             notes.append(f"{pattern} mosaic shifted to the model's {trained_pattern}")
         return image, shift, "; ".join(notes)
 
+    def keep_input(self, restored: np.ndarray, degraded: np.ndarray, *, pattern: str = "RGGB",
+                   scale: int = 1) -> np.ndarray:
+        """The mosaic's own samples put back: each is the original's value at its pixel."""
+        from panet.degradations import bayer_masks
+
+        sampled = bayer_masks(*degraded.shape[:2], pattern).transpose(1, 2, 0) > 0
+        return np.where(sampled, degraded, restored).astype(np.float32)
+
 
 @dataclass(frozen=True)
 class JPEGTask(Task):
@@ -321,6 +336,14 @@ class SuperResolutionTask(Task):
         from panet.degradations import imresize
 
         return np.clip(imresize(degraded, int(level)), 0, 1)
+
+    def keep_input(self, restored: np.ndarray, degraded: np.ndarray, *, pattern: str = "RGGB",
+                   scale: int = 1) -> np.ndarray:
+        """The least change that makes ``restored`` shrink back to ``degraded`` (the bicubic
+        downscaling the input was made with): :func:`project_onto_downscale`."""
+        from panet.degradations.resize import project_onto_downscale
+
+        return project_onto_downscale(restored, degraded, scale)
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (

@@ -197,7 +197,7 @@ def test_eval_keeps_jpeg_outputs_to_the_intervals_of_its_degradation(tmp_path):
     (kept,), _ = networks_from_text("jpeg-color", [20], colour, protocol="default", tile=48,
                                     overlap=8)
     (free,), _ = networks_from_text("jpeg-color", [20], colour, protocol="default", tile=48,
-                                    overlap=8, jpeg_constraint=False)
+                                    overlap=8, consistency=False)
     assert _in_intervals(kept(decoded, "jpeg-color", 20), decoded, 20)
     assert not _in_intervals(free(decoded, "jpeg-color", 20), decoded, 20)
     (paper,), _ = networks_from_text("jpeg-color", [20], colour, protocol="paper")
@@ -209,4 +209,4 @@ def test_eval_keeps_jpeg_outputs_to_the_intervals_of_its_degradation(tmp_path):
                  "--no-jpeg-constraint", "--protocol", "default", "--tile", "48", "--overlap",
                  "8", "--dataset", str(folder), "--out", str(tmp_path / "e"), "--quiet"]) == 0
     report = json.loads((tmp_path / "e" / "results.json").read_text())
-    assert report["metadata"]["jpeg_constraint"] is False
+    assert report["metadata"]["consistency"] is False

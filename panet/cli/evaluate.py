@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     baselines, notes = baselines_for(args.task, args.baselines)
     networks, warnings = networks_from_text(
         args.task, levels, args.models, protocol=args.protocol, tile=args.tile,
-        overlap=args.overlap, ensemble=args.ensemble, jpeg_constraint=not args.no_jpeg_constraint,
+        overlap=args.overlap, ensemble=args.ensemble, consistency=not args.no_consistency,
         dtype=precision_dtype(args.precision, getattr(args, "device", "cpu")))
     for line in notes:
         print(f"panet: note: {line}", file=sys.stderr)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 "python": platform.python_version(), "machine": describe_machine(),
                 "protocol": args.protocol, "crop": args.crop, "limit": args.limit,
                 "seed": args.seed, "ensemble": args.ensemble, "precision": args.precision,
-                "jpeg_constraint": not args.no_jpeg_constraint and args.protocol != "paper",
+                "consistency": not args.no_consistency and args.protocol != "paper",
                 "processes": workers.world}
     files = {"results.md": markdown_table(result), "results.csv": csv_table(result),
              "results.json": json_report(result, metadata)}
@@ -114,10 +114,12 @@ def register(commands) -> None:
                             "(default: whole image)")
     evaluation.add_argument("--overlap", type=int, default=16)
     evaluation.add_argument("--ensemble", action="store_true", help="self-ensemble (x8)")
-    evaluation.add_argument("--no-jpeg-constraint", action="store_true",
-                            help="JPEG tasks: leave the networks' output as it is (default: "
-                                 "kept within the input's quantisation intervals, except "
-                                 "with --protocol paper)")
+    evaluation.add_argument("--no-consistency", "--no-jpeg-constraint", action="store_true",
+                            dest="no_consistency",
+                            help="leave the networks' output as it is (default: JPEG outputs "
+                                 "kept within the input's quantisation intervals, SR outputs "
+                                 "shrinking back to the input, demosaiced ones keeping the "
+                                 "mosaic's samples; never with --protocol paper)")
     evaluation.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
                             default="fp32", help="fp32 (default) for comparable tables")
     evaluation.add_argument("--crop", type=int, help="centre crops of this input size "

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task, pattern=args.pattern, sigma=args.sigma, quality=args.quality,
         tile=args.tile, overlap=args.overlap, max_memory_bytes=int(args.max_memory * 2**30),
         ensemble=args.ensemble, protocol=args.protocol,
-        jpeg_constraint=not args.no_jpeg_constraint,
+        consistency=not args.no_consistency,
         dtype=precision_dtype(args.precision, args.device), device=device)
     try:
         files = expand_inputs(args.inputs, args.recursive)
@@ -163,11 +163,12 @@ def register(commands) -> None:
     restore.add_argument("--max-memory", type=finite_float, default=4.0,
                          help="GiB for the whole process (sets the tile size; default 4)")
     restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
-    restore.add_argument("--no-jpeg-constraint", action="store_true",
-                         help="task jpeg: leave the network's output as it is (default: a JPEG "
-                              "file's output keeps its luma within the file's quantisation "
-                              "intervals, which undoes over-smoothing; not with --protocol "
-                              "paper)")
+    restore.add_argument("--no-consistency", "--no-jpeg-constraint", action="store_true",
+                         dest="no_consistency",
+                         help="leave the network's output as it is (default: keep what the "
+                              "input says about the original: a JPEG file's quantisation "
+                              "intervals, an SR output that shrinks back to the input, a "
+                              "mosaic's samples; not with --protocol paper)")
     restore.add_argument("--protocol", choices=["default", "paper"], default="default",
                          help="paper: the authors' test-time chopping")
     restore.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",

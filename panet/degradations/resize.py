@@ -83,3 +83,39 @@ def imresize(image: Image, scale: float) -> Image:
     cols = matlab_resize_weights(width, output_size(width, scale), scale)
     out = np.einsum("oh,hwc->owc", rows, image.astype(np.float64))
     return np.einsum("pw,owc->opc", cols, out).astype(image.dtype, copy=False)
+
+
+def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int) -> np.ndarray:
+    """``restored`` (``H x W x C`` in [0, 1], an upscaling of ``low`` by ``scale``) changed
+    as little as possible (least squares) so that :func:`imresize` by ``1 / scale`` gives
+    ``low`` back; float32, clipped to [0, 1].
+
+    The image an SR model is asked to find was shrunk to ``low`` by exactly this resize, so
+    the images that shrink to ``low`` form a subspace holding it: moving onto it can only
+    bring an upscaling closer (before the clip, and up to ``low``'s 8-bit rounding). The
+    resize is separable, so the projection is one ``h x h`` and one ``w x w`` solve.
+
+    >>> clean = np.random.default_rng(0).random((12, 18, 1))
+    >>> low = imresize(clean, 1 / 3)
+    >>> guess = np.full_like(clean, 0.5)
+    >>> moved = project_onto_downscale(guess, low, 3)
+    >>> bool(np.abs(imresize(moved, 1 / 3) - low).max() < 1e-5)
+    True
+    >>> bool(((moved - clean) ** 2).mean() < ((guess - clean) ** 2).mean())
+    True
+    """
+    restored, low = np.asarray(restored, np.float64), np.asarray(low, np.float64)
+    (height, width), (rows, cols) = restored.shape[:2], low.shape[:2]
+    if (output_size(height, 1 / scale), output_size(width, 1 / scale)) != (rows, cols) or \
+            restored.shape[2] != low.shape[2]:
+        raise ValueError(f"{restored.shape} does not shrink by {scale} to {low.shape}")
+    down_rows = matlab_resize_weights(height, rows, 1 / scale)
+    down_cols = matlab_resize_weights(width, cols, 1 / scale)
+    residual = low - np.einsum("oh,hwc,pw->opc", down_rows, restored, down_cols)
+    # correction = R^T (R R^T)^-1 residual (C C^T)^-1 C, per channel
+    residual = np.linalg.solve(down_rows @ down_rows.T, residual.reshape(rows, -1))
+    residual = residual.reshape(rows, cols, -1).transpose(1, 0, 2).reshape(cols, -1)
+    residual = np.linalg.solve(down_cols @ down_cols.T, residual)
+    residual = residual.reshape(cols, rows, -1).transpose(1, 0, 2)
+    moved = restored + np.einsum("oh,opc,pw->hwc", down_rows, residual, down_cols)
+    return np.clip(moved, 0.0, 1.0).astype(np.float32)

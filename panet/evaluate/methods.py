@@ -174,10 +174,11 @@ class Network(Method):
 
     ``protocol="paper"`` is the authors' chop (SPEC §4); otherwise tiles of ``tile`` pixels.
     A network with a fixed level (``level``, e.g. a sigma-50 denoiser) only fills that
-    column; ``None`` means blind (every level of its task). ``jpeg_constraint`` keeps a
-    JPEG task's output within the quantisation intervals of the degraded input, as
-    ``panet restore`` does for JPEG files; never with the paper's protocol, which is the
-    authors' method as published."""
+    column; ``None`` means blind (every level of its task). ``consistency`` keeps what the
+    degraded input says about the original, as ``panet restore`` does: a JPEG task's
+    output stays within the input's quantisation intervals, an SR output shrinks back to
+    its input, a demosaiced one keeps the mosaic's samples; never with the paper's protocol,
+    which is the authors' method as published."""
 
     name: str = "network"
     model: nn.Module | None = None
@@ -188,7 +189,7 @@ class Network(Method):
     overlap: int = 16
     ensemble: bool = False
     dtype: torch.dtype | None = None
-    jpeg_constraint: bool = True
+    consistency: bool = True
 
     def accepts(self, task, level):
         if task != self.task:
@@ -203,8 +204,8 @@ class Network(Method):
         out, _ = restore_pixels(self.model, degraded, task=spec.family, pattern=str(level),
                                 tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
                                 protocol=self.protocol, dtype=self.dtype,
-                                jpeg_grid=spec.jpeg_grid(level) if self.jpeg_constraint
-                                else None)
+                                jpeg_grid=spec.jpeg_grid(level) if self.consistency
+                                else None, consistent=self.consistency)
         return out
 
 

@@ -63,7 +63,7 @@ def baselines_for(task: str, text: str | None = None) -> tuple[list[Method], lis
 def networks_from_text(task: str, levels: list[Level], text: str | None = None, *,
                        protocol: str = "paper", tile: int | None = None, overlap: int = 16,
                        ensemble: bool = False, dtype: torch.dtype | None = None,
-                       jpeg_constraint: bool = True) -> tuple[list[Method], list[str]]:
+                       consistency: bool = True) -> tuple[list[Method], list[str]]:
     """Networks from ``[LABEL=]NAME|FILE[@LEVEL]`` items (``@LEVEL``: a non-blind model
     scored at that level only); ``None`` takes the task's shipped model (one per SR
     scale), ``"none"`` no network. Returns the methods and warnings (random weights)."""
@@ -99,5 +99,5 @@ def networks_from_text(task: str, levels: list[Level], text: str | None = None, 
         methods.append(Network(name=name, model=model, task=task, level=level,
                                protocol=protocol, tile=tile, overlap=overlap,
                                ensemble=ensemble, dtype=dtype,
-                               jpeg_constraint=jpeg_constraint))
+                               consistency=consistency))
     return methods, warnings
