@@ -85,6 +85,13 @@ def imresize(image: Image, scale: float) -> Image:
     return np.einsum("pw,owc->opc", cols, out).astype(image.dtype, copy=False)
 
 
+def _along_both(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``rows @ image @ cols.T`` for each channel of an ``H x W x C`` array (BLAS products)."""
+    height, width, channels = image.shape
+    out = (rows @ image.reshape(height, width * channels)).reshape(-1, width, channels)
+    return np.matmul(cols, out)   # (p x w) @ (o x w x c), broadcast over o
+
+
 def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int) -> np.ndarray:
     """``restored`` (``H x W x C`` in [0, 1], an upscaling of ``low`` by ``scale``) changed
     as little as possible (least squares) so that :func:`imresize` by ``1 / scale`` gives
@@ -111,11 +118,11 @@ def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int) ->
         raise ValueError(f"{restored.shape} does not shrink by {scale} to {low.shape}")
     down_rows = matlab_resize_weights(height, rows, 1 / scale)
     down_cols = matlab_resize_weights(width, cols, 1 / scale)
-    residual = low - np.einsum("oh,hwc,pw->opc", down_rows, restored, down_cols)
+    residual = low - _along_both(restored, down_rows, down_cols)
     # correction = R^T (R R^T)^-1 residual (C C^T)^-1 C, per channel
     residual = np.linalg.solve(down_rows @ down_rows.T, residual.reshape(rows, -1))
     residual = residual.reshape(rows, cols, -1).transpose(1, 0, 2).reshape(cols, -1)
     residual = np.linalg.solve(down_cols @ down_cols.T, residual)
     residual = residual.reshape(cols, rows, -1).transpose(1, 0, 2)
-    moved = restored + np.einsum("oh,opc,pw->hwc", down_rows, residual, down_cols)
+    moved = restored + _along_both(residual, down_rows.T, down_cols.T)
     return np.clip(moved, 0.0, 1.0).astype(np.float32)
