@@ -111,18 +111,21 @@ def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int) ->
     >>> bool(((moved - clean) ** 2).mean() < ((guess - clean) ** 2).mean())
     True
     """
-    restored, low = np.asarray(restored, np.float64), np.asarray(low, np.float64)
+    # the full-size products in float32 (an upscaled photo is large), the solves in float64
+    restored, low = np.asarray(restored, np.float32), np.asarray(low, np.float64)
     (height, width), (rows, cols) = restored.shape[:2], low.shape[:2]
     if (output_size(height, 1 / scale), output_size(width, 1 / scale)) != (rows, cols) or \
             restored.shape[2] != low.shape[2]:
         raise ValueError(f"{restored.shape} does not shrink by {scale} to {low.shape}")
     down_rows = matlab_resize_weights(height, rows, 1 / scale)
     down_cols = matlab_resize_weights(width, cols, 1 / scale)
-    residual = low - _along_both(restored, down_rows, down_cols)
+    small_rows, small_cols = down_rows.astype(np.float32), down_cols.astype(np.float32)
+    residual = low - _along_both(restored, small_rows, small_cols)
     # correction = R^T (R R^T)^-1 residual (C C^T)^-1 C, per channel
     residual = np.linalg.solve(down_rows @ down_rows.T, residual.reshape(rows, -1))
     residual = residual.reshape(rows, cols, -1).transpose(1, 0, 2).reshape(cols, -1)
     residual = np.linalg.solve(down_cols @ down_cols.T, residual)
     residual = residual.reshape(cols, rows, -1).transpose(1, 0, 2)
-    moved = restored + _along_both(residual, down_rows.T, down_cols.T)
-    return np.clip(moved, 0.0, 1.0).astype(np.float32)
+    moved = _along_both(residual.astype(np.float32), small_rows.T, small_cols.T)
+    moved += restored
+    return np.clip(moved, 0.0, 1.0, out=moved)
