@@ -197,7 +197,7 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     as published); the note says when one did."""
     import numpy as np
 
-    image = np.asarray(pixels, dtype=np.float32)
+    image = original = np.asarray(pixels, dtype=np.float32)   # original: kept for consistency
     wanted = input_channels(model)
     gray_out = False
     # the family's own input handling (demosaicing: raw Bayer frames, the mosaic's phase)
@@ -235,7 +235,6 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
     result = result[shift[0] * scale:, shift[1] * scale:]
-    original = np.asarray(pixels, dtype=np.float32)
     if consistent and protocol != "paper":
         kept = for_images(task, wanted).keep_input(result, original, pattern=pattern,
                                                    scale=scale)

@@ -236,7 +236,7 @@ class DemosaicTask(Task):
         """The mosaic's own samples put back: each is the original's value at its pixel."""
         from panet.degradations import bayer_masks
 
-        sampled = bayer_masks(*degraded.shape[:2], pattern).transpose(1, 2, 0) > 0
+        sampled = bayer_masks(*degraded.shape[:2], pattern).transpose(1, 2, 0)
         return np.where(sampled, degraded, restored).astype(np.float32)
 
 
