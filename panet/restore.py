@@ -201,8 +201,8 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     wanted = input_channels(model)
     gray_out = False
     # the family's own input handling (demosaicing: raw Bayer frames, the mosaic's phase)
-    image, shift, note = for_images(task, wanted).prepare_input(image, pattern,
-                                                                trained_pattern(model))
+    family = for_images(task, wanted)
+    image, shift, note = family.prepare_input(image, pattern, trained_pattern(model))
     if wanted == 1 and image.shape[2] == 3:
         batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[:, None]
         note = "gray model run on each colour channel"
@@ -235,12 +235,11 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
     result = result[shift[0] * scale:, shift[1] * scale:]
-    if consistent and protocol != "paper":
-        kept = for_images(task, wanted).keep_input(result, original, pattern=pattern,
-                                                   scale=scale)
-        if kept is not result:
-            result = kept
-            note = "; ".join(filter(None, [note, CONSISTENT_NOTE]))
+    if consistent and protocol != "paper" and family.keeps_input:
+        # in place: the result is this function's own buffer (an upscaled photo is large)
+        result = family.keep_input(result, original, pattern=pattern, scale=scale,
+                                   in_place=True)
+        note = "; ".join(filter(None, [note, CONSISTENT_NOTE]))
     if jpeg_grid is not None and protocol != "paper":
         result = project_onto_jpeg(result, original, jpeg_grid)
         note = "; ".join(filter(None, [note, JPEG_KEPT_NOTE]))

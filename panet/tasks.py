@@ -68,6 +68,8 @@ class Task:
     upscales: ClassVar[bool] = False
     #: the degraded input can be scored against the clean image (not a mosaic)
     input_comparable: ClassVar[bool] = True
+    #: :meth:`keep_input` changes the restoration (the task knows how its input was made)
+    keeps_input: ClassVar[bool] = False
 
     @property
     def model_channels(self) -> int:
@@ -120,10 +122,11 @@ class Task:
         return ""
 
     def keep_input(self, restored: np.ndarray, degraded: np.ndarray, *, pattern: str = "RGGB",
-                   scale: int = 1) -> np.ndarray:
+                   scale: int = 1, in_place: bool = False) -> np.ndarray:
         """``restored`` moved onto the images that could have given ``degraded``, where the
         task knows that exactly (a mosaic's samples, a bicubic shrink); unchanged where it
-        does not (noise). JPEG's intervals come from :meth:`jpeg_grid` instead."""
+        does not (noise). ``in_place`` lets it write into ``restored`` (float32) rather than
+        a new array. JPEG's intervals come from :meth:`jpeg_grid` instead."""
         return restored
 
     def jpeg_grid(self, level: Level) -> JPEGGrid | None:
@@ -189,6 +192,7 @@ class DemosaicTask(Task):
     family: str = "demosaic"
     default_level: Level = "RGGB"
     baselines: tuple[str, ...] = ("menon", "malvar", "bilinear")
+    keeps_input: ClassVar[bool] = True
 
     def parse_level(self, text: str) -> str:
         if str(text).upper() not in BAYER_PATTERNS:
@@ -232,12 +236,15 @@ class DemosaicTask(Task):
         return image, shift, "; ".join(notes)
 
     def keep_input(self, restored: np.ndarray, degraded: np.ndarray, *, pattern: str = "RGGB",
-                   scale: int = 1) -> np.ndarray:
+                   scale: int = 1, in_place: bool = False) -> np.ndarray:
         """The mosaic's own samples put back: each is the original's value at its pixel."""
         from panet.degradations import bayer_masks
 
         sampled = bayer_masks(*degraded.shape[:2], pattern).transpose(1, 2, 0)
-        return np.where(sampled, degraded, restored).astype(np.float32)
+        kept = restored if in_place and restored.dtype == np.float32 else \
+            restored.astype(np.float32)
+        np.copyto(kept, degraded, where=sampled)
+        return kept
 
 
 @dataclass(frozen=True)
@@ -304,6 +311,7 @@ class SuperResolutionTask(Task):
     baselines: tuple[str, ...] = ("bicubic",)
     default_architecture: str = "pa-edsr-x{scale}"
     upscales: ClassVar[bool] = True
+    keeps_input: ClassVar[bool] = True
 
     def parse_level(self, text: str) -> int:
         value = int(text)
@@ -338,12 +346,12 @@ class SuperResolutionTask(Task):
         return np.clip(imresize(degraded, int(level)), 0, 1)
 
     def keep_input(self, restored: np.ndarray, degraded: np.ndarray, *, pattern: str = "RGGB",
-                   scale: int = 1) -> np.ndarray:
+                   scale: int = 1, in_place: bool = False) -> np.ndarray:
         """The least change that makes ``restored`` shrink back to ``degraded`` (the bicubic
         downscaling the input was made with): :func:`project_onto_downscale`."""
         from panet.degradations.resize import project_onto_downscale
 
-        return project_onto_downscale(restored, degraded, scale)
+        return project_onto_downscale(restored, degraded, scale, in_place=in_place)
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (

@@ -409,21 +409,25 @@ sys.exit(status)
 """
 
 
-def test_restore_stays_within_max_memory_at_the_tightest_budget_it_accepts(tmp_path):
-    """A 4-MP photo (its buffers dominate) at the smallest --max-memory the planner accepts:
+@pytest.mark.parametrize("task, side", [("denoise", 2048), ("sr", 1024)])
+def test_restore_stays_within_max_memory_at_the_tightest_budget_it_accepts(tmp_path, task,
+                                                                           side):
+    """A 4-MP output (its buffers dominate) at the smallest --max-memory the planner accepts:
     the whole process's measured peak stays within it, and what the restore adds to a
     process with the libraries loaded stays within the planner's own accounting (image
-    buffers, weights and tiles: the budget less the 600 MiB it assumes for the process)."""
+    buffers, weights and tiles: the budget less the 600 MiB it assumes for the process).
+    SR at x2 keeps its output consistent with the input, as by default: that projection
+    runs on the full-size output after the tiles, so it must fit the same accounting."""
     import subprocess
     import sys
 
     from panet.restore import PROCESS_BASE_BYTES, tile_for_memory
 
     torch.manual_seed(0)
-    model = create_model("panet-s", n_resblocks=2, n_feats=8, attention_positions=[])
+    architecture = "panet-s" if task == "denoise" else "pa-edsr-x2"
+    model = create_model(architecture, n_resblocks=2, n_feats=8, attention_positions=[])
     weights = str(tmp_path / "convolutional.safetensors")
     save_model(model, weights)
-    side = 2048
     yy, xx = np.mgrid[0:side, 0:side] / side
     picture = np.stack([np.sin(9 * xx) * 0.4 + 0.5, yy, xx * yy], 2)
     save_image(tmp_path / "big.png", np.clip(picture + np.random.default_rng(0).normal(
@@ -439,7 +443,7 @@ def test_restore_stays_within_max_memory_at_the_tightest_budget_it_accepts(tmp_p
     budget = high + 0.01
     done = subprocess.run(
         [sys.executable, "-c", PEAK_SCRIPT, "restore", str(tmp_path / "big.png"), "-o",
-         str(tmp_path / "out.png"), "--task", "denoise", "--model", weights, "--quiet",
+         str(tmp_path / "out.png"), "--task", task, "--model", weights, "--quiet",
          "--max-memory", f"{budget:.4f}"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     base, peak = map(int, done.stdout.split()[-2:])
