@@ -215,6 +215,8 @@ def test_time_limit_stops_the_run_and_exports(tmp_path, images):
 @pytest.mark.parametrize("section,key,value,message", [
     ("optim", "schedule", "linear", "optim.schedule must be step or cosine"),
     ("train", "time_limit", -1, "train.time_limit must be 0"),
+    ("train", "ema", 1.0, "train.ema must be from 0"),
+    ("train", "ema", -0.1, "train.ema must be from 0"),
 ])
 def test_bad_schedule_and_time_limit_are_refused(section, key, value, message):
     from panet.train.config import build_config
@@ -314,3 +316,58 @@ def test_the_loop_trains_parts_of_your_own(images, tmp_path):
     assert [r["iteration"] for r in records if "val_psnr" in r] == [2, 4]
     stored = safetensors.torch.load_file(weights)
     assert torch.equal(stored["0.weight"], parts.model[0].weight)
+
+
+def test_ema_validates_and_exports_the_moving_average_of_the_weights(tmp_path, images):
+    """train.ema = d: after step k the average is a_1 = w_1, a_k = d a_(k-1) + (1 - d) w_k,
+    computed here by hand from a run without it (same seed, same weights w_k, one
+    checkpoint per step). The average is what the run validates, exports and hands on as a
+    checkpoint; training itself is untouched."""
+    from panet import load_model
+    from panet.checkpoints import load_training_checkpoint
+    from panet.train.config import build_config
+    from panet.train.loop import Trainer, validation_psnr
+
+    decay = 0.6
+    raw = _tiny(images, iterations=3, val_every=100, save_every=1, keep_last=10)
+    plain = Trainer(build_config(raw), str(tmp_path / "plain"), progress=False)
+    plain.run()
+    steps = [torch.load(tmp_path / "plain" / "checkpoints" / f"iter-{k:09d}.pt",
+                        weights_only=True)["model"] for k in (1, 2, 3)]
+    expected = {name: steps[0][name].double() for name in steps[0]}
+    for later in steps[1:]:
+        expected = {name: decay * value + (1 - decay) * later[name].double()
+                    for name, value in expected.items()}
+    raw["train"]["ema"] = decay
+    averaged = Trainer(build_config(raw), str(tmp_path / "ema"), progress=False)
+    weights = averaged.run()
+    for name, value in averaged.model.state_dict().items():   # training is untouched
+        assert torch.equal(value, steps[-1][name])
+    exported = load_model(weights).state_dict()
+    handed_on = load_training_checkpoint(str(tmp_path / "ema" / "checkpoints" /
+                                             "iter-000000003.pt")).state_dict()
+    for name, value in expected.items():
+        torch.testing.assert_close(exported[name].double(), value, rtol=0, atol=1e-6)
+        torch.testing.assert_close(handed_on[name].double(), value, rtol=0, atol=1e-6)
+    assert not torch.equal(exported["tail.0.weight"], steps[-1]["tail.0.weight"])
+    last = _lines(tmp_path / "ema")[-1]
+    assert last["val_psnr"] == pytest.approx(
+        validation_psnr(load_model(weights), build_config(raw)), abs=1e-9)
+
+
+def test_ema_resumes_exactly(tmp_path, images):
+    """A run with train.ema stopped after 3 iterations and resumed exports what a run that
+    went straight to 6 exports: the average is in the checkpoints."""
+    from panet.checkpoints.native import load_model
+    from panet.train.config import build_config
+    from panet.train.loop import Trainer
+
+    raw = _tiny(images, iterations=6, val_every=100, save_every=3, ema=0.7)
+    straight = load_model(Trainer(build_config(raw), str(tmp_path / "a"),
+                                  progress=False).run()).state_dict()
+    half = {**raw, "train": {**raw["train"], "iterations": 3}}
+    Trainer(build_config(half), str(tmp_path / "b"), progress=False).run()
+    resumed = Trainer(build_config(raw), str(tmp_path / "b"), resume=True, progress=False)
+    resumed = load_model(resumed.run()).state_dict()
+    for name, value in straight.items():
+        assert torch.equal(value, resumed[name]), name

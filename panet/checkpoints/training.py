@@ -28,12 +28,17 @@ def is_training_checkpoint(path: str | os.PathLike) -> bool:
 
 def load_training_checkpoint(path: str | os.PathLike) -> nn.Module:
     """The network of a training checkpoint (read with ``weights_only=True``), its card
-    taken from the run's configuration; ``ValueError`` for anything else."""
+    taken from the run's configuration; ``ValueError`` for anything else. A run with
+    ``train.ema`` gives its averaged weights, which it validates and exports."""
     state = torch_load_safely(path)
     try:
         model = create_model(state["config"]["model"]["name"],
                              **state["config"]["model"]["options"])
-        model.load_state_dict(state["model"])
+        weights = state["model"]
+        if "average" in state:   # torch's AveragedModel: the network's keys under "module."
+            weights = {key[len("module."):]: value for key, value in state["average"].items()
+                       if key.startswith("module.")}
+        model.load_state_dict(weights)
         model.metadata = {"task": json.dumps(state["config"].get("task", {})),
                           "iterations": str(state.get("iteration", ""))}
         model.card = ModelCard.describe(model, model.metadata)

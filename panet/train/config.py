@@ -84,6 +84,8 @@ class TrainSection:
     save_every: int = 1000
     keep_last: int = 3
     time_limit: float = 0            # seconds of training in all (resumes add up); 0: none
+    ema: float = 0.0                 # decay of a moving average of the weights, which is
+                                     # validated and exported instead of them; 0: none
 
 
 @dataclass
@@ -193,6 +195,8 @@ def _check_values(config: TrainConfig) -> None:
         raise ConfigError(f"optim.schedule must be step or cosine, got {config.optim.schedule!r}")
     if config.optim.lr <= 0:
         raise ConfigError(f"optim.lr must be positive, got {config.optim.lr}")
+    if not 0 <= config.train.ema < 1:
+        raise ConfigError(f"train.ema must be from 0 (none) to below 1, got {config.train.ema}")
     if config.train.time_limit < 0:
         raise ConfigError(f"train.time_limit must be 0 (none) or positive seconds, got "
                           f"{config.train.time_limit}")

@@ -147,6 +147,14 @@ class Trainer:
             for stale in glob.glob(os.path.join(out_dir, "checkpoints", ".partial-*")) + \
                     glob.glob(os.path.join(out_dir, ".partial-*")):
                 os.unlink(stale)
+        # The weights' exponential moving average (train.ema): with small, noisy batches
+        # (a CPU's) it sits nearer a minimum than the last step's weights.
+        self.average = None
+        if config.train.ema > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.average = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(
+                config.train.ema), use_buffers=True)
         if resume:
             self._load_latest()
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed \
@@ -184,7 +192,14 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "iteration": p.iteration,
                 "epoch": p.epoch, "batch": p.batch, "best_psnr": p.best_psnr,
                 "seconds": p.seconds, "validated": p.validated,
-                "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config)}
+                "torch_rng": torch.get_rng_state(), "config": config_to_dict(self.config),
+                **({"average": self.average.state_dict()} if self.average is not None else {})}
+
+    @property
+    def result(self) -> nn.Module:
+        """What is validated and exported: the averaged weights with ``train.ema``, else the
+        trained ones."""
+        return self.model if self.average is None else self.average.module
 
     def _save(self, path: str) -> None:
         with atomic_output(path, suffix=".pt") as partial:
@@ -208,6 +223,10 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.average is not None and "average" in state:
+            self.average.load_state_dict(state["average"])
+        elif self.average is not None:   # averaging switched on at this resume
+            self.average.module.load_state_dict(state["model"])
         torch.set_rng_state(state["torch_rng"])
         self.position = _Position(state["iteration"], state["epoch"], state["batch"],
                                   state["best_psnr"], float(state.get("seconds", 0.0)),
@@ -256,7 +275,7 @@ class Trainer:
                                       torch.cat([shown, restored, target], dim=2),
                                       self.position.iteration)
 
-        return validation_psnr(self.model, self.config, self.device, show)
+        return validation_psnr(self.result, self.config, self.device, show)
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -348,6 +367,8 @@ class Trainer:
                               self.parts.loss)
             if not cosine:
                 self.scheduler.step()
+            if self.average is not None:
+                self.average.update_parameters(self.model)
             p.iteration += 1
             p.batch += 1
             now = time.perf_counter()
@@ -392,11 +413,13 @@ class Trainer:
         metadata = {"task": json.dumps(config_to_dict(self.config)["task"]),
                     "iterations": str(p.iteration), "best_val_psnr": f"{p.best_psnr:.4f}",
                     "train_seconds": f"{p.seconds:.0f}"}
-        if getattr(self.model, "architecture", None) is not None:
-            save_model(self.model, weights, metadata)
+        if self.average is not None:
+            metadata["ema"] = str(config.train.ema)
+        if getattr(self.result, "architecture", None) is not None:
+            save_model(self.result, weights, metadata)
         else:   # a network of the user's own: its tensors, without panet's model description
             import safetensors.torch
 
             with atomic_output(weights, suffix=".safetensors") as partial:
-                safetensors.torch.save_model(self.model, partial, metadata=metadata)
+                safetensors.torch.save_model(self.result, partial, metadata=metadata)
         return weights
