@@ -3,6 +3,7 @@ The two-part jpeg-color decides "grey input" per tile. Here the left half of a c
 is made exactly grey, JPEG-coded, and restored with the rule and without it (the colour
 network's chroma everywhere): PSNR of each half, and the most colour (max - min of R, G, B,
 in levels) left in the grey half."""
+import numpy as np, torch
 torch.set_num_threads(1)
 from panet.io import read_image
 from panet.degradations import jpeg_roundtrip
