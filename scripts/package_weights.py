@@ -181,11 +181,13 @@ def main() -> None:
                                  f"validation crops ({stage.get('val_psnr_before')} -> "
                                  f"{stage.get('val_psnr_after')} dB); --force WHY ships it anyway")
             stages.append(stage)
-            weights = ("the last iteration of the last stage, shipped because it beat the "
-                       "previous weights on the held-out validation crops" if better
-                       else "the last iteration of the last stage, shipped although it did not "
-                       "beat the previous weights on the training's validation crops: "
-                       f"{args.force}")
+            decay = read_metadata(os.path.join(run, "model.safetensors")).get("ema")
+            what = (f"the moving average of the weights (train.ema {decay}) at the end of the "
+                    "last stage" if decay else "the last iteration of the last stage")
+            weights = (f"{what}, shipped because it beat the previous weights on the held-out "
+                       "validation crops" if better
+                       else f"{what}, shipped although it did not beat the previous weights "
+                       f"on the training's validation crops: {args.force}")
         card = {"config": config, "parameters": count_parameters(model),
                 "training_data": old["training_data"], "stages": stages,
                 "iterations": sum(s["iterations"] for s in stages),
