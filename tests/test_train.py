@@ -371,3 +371,18 @@ def test_ema_resumes_exactly(tmp_path, images):
     resumed = load_model(resumed.run()).state_dict()
     for name, value in straight.items():
         assert torch.equal(value, resumed[name]), name
+
+
+def test_validation_crops_do_not_depend_on_the_training_seed(images):
+    """Stages trained with other seeds (other batches) are scored on the same noisy crops;
+    a different degradation (sigma) does change the score, so the check can fail."""
+    from panet.train.loop import validation_psnr
+
+    model = create_model("panet-s", n_resblocks=1, n_feats=8).eval()
+    raw = _tiny(images)
+    raw["task"]["sigma"] = [10, 50]   # blind: each crop draws its own sigma
+    scores = [validation_psnr(model, build_config(apply_overrides(raw, [f"train.seed={seed}"])))
+              for seed in (0, 7)]
+    assert scores[0] == scores[1]
+    raw["task"]["sigma"] = 50
+    assert validation_psnr(model, build_config(raw)) != scores[0]

@@ -40,15 +40,21 @@ __all__ = ["Trainer", "train_step", "resolve_device", "autocast_dtype", "make_ta
            "shard_indices", "validation_psnr", "TrainingParts", "Distribution", "build_parts"]
 
 
+#: Seed of the validation crops' degradations (independent of ``train.seed``).
+VALIDATION_SEED = 0
+
+
 def validation_psnr(model: nn.Module, config: TrainConfig, device: torch.device | str = "cpu",
                     each=None) -> float:
     """Mean PSNR of ``model`` on the configuration's validation crops: the fixed centre crops
     of ``data.val`` with a fixed degradation, scored with the paper's protocol (SR: Y,
     shave = scale). ``each(index, degraded, restored, target)`` sees every crop."""
+    # the same noise and JPEG qualities whatever train.seed is, so that stages trained with
+    # other seeds (other batches) are scored on the same crops
     dataset = RestorationDataset(images_folder(config.data.val), make_task(config),
                                  patch_size=config.data.val_patch_size,
                                  channels=config.task.channels, train=False,
-                                 seed=config.train.seed)
+                                 seed=VALIDATION_SEED)
     count = len(dataset) if config.data.val_images <= 0 else min(len(dataset),
                                                                   config.data.val_images)
     spec = training_task(config.task)
