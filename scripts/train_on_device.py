@@ -93,7 +93,8 @@ def start_one(name: str, seconds: float, args,
                "--set", f"optim.lr={lr:g}", "--set", f"optim.warmup={args.warmup}",
                "--set", "train.iterations=10000000", "--set", f"train.val_every={args.val_every}",
                "--set", "train.save_every=1000000", "--set", "train.log_every=50",
-               "--set", f"data.train={args.train}", "--set", f"data.val={args.val}"]
+               "--set", f"data.train={args.train}", "--set", f"data.val={args.val}",
+               "--set", f"train.seed={args.seed}"]
     os.makedirs(folder, exist_ok=True)
     log = open(os.path.join(args.out, f"{name}.log"), "w", encoding="utf-8")
     log.write(" ".join(command) + "\n")
@@ -103,7 +104,8 @@ def start_one(name: str, seconds: float, args,
         filter(None, [os.path.abspath(ROOT), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     return process, {"started": time.time(), "share_seconds": round(seconds, 1),
-                     "init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline}
+                     "init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline,
+                     "seed": args.seed}
 
 
 def finish(name: str, process: subprocess.Popen, info: dict, args, deadline: float) -> dict:
@@ -160,6 +162,10 @@ def main() -> None:
     parser.add_argument("--lr-factor", type=float, default=0.5,
                         help="warm starts use this fraction of the config's learning rate")
     parser.add_argument("--warmup", type=int, default=100)
+    # A stage with the seed of the stage before it draws the same batches in the same order
+    # (validation does not depend on it): each lease takes its own by default.
+    parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000,
+                        help="train.seed of every run (default: from the clock)")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--min-share", type=float, default=45.0,
                         help="skip a model whose share of the budget is below this (s)")
