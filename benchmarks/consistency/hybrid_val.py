@@ -13,6 +13,7 @@ from panet.degradations.jpeg_constraint import _JFIF_LUMA
 paths = find_images(sys.argv[2])
 spec = get_task("jpeg-color")
 mc = load_pretrained(pretrained_entry("jpeg-color")); my = load_pretrained(pretrained_entry("jpeg-y"))
+mc = getattr(mc, "colour", mc)   # the shipped entry is now the pair: its colour network alone
 res = {}
 for q in [int(x) for x in sys.argv[1].split(",")]:
     data = RestorationDataset(paths, spec.degradation(q), patch_size=256, channels=3, train=False, seed=0, cache=False)
