@@ -153,8 +153,8 @@ class Trainer:
             for stale in glob.glob(os.path.join(out_dir, "checkpoints", ".partial-*")) + \
                     glob.glob(os.path.join(out_dir, ".partial-*")):
                 os.unlink(stale)
-        # The weights' exponential moving average (train.ema): with small, noisy batches
-        # (a CPU's) it sits nearer a minimum than the last step's weights.
+        # The weights' exponential moving average (train.ema): it smooths out the
+        # step-to-step noise of small batches (a CPU's short stages).
         self.average = None
         if config.train.ema > 0:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
