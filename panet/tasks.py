@@ -68,8 +68,12 @@ class Task:
     upscales: ClassVar[bool] = False
     #: the degraded input can be scored against the clean image (not a mosaic)
     input_comparable: ClassVar[bool] = True
-    #: :meth:`keep_input` changes the restoration (the task knows how its input was made)
-    keeps_input: ClassVar[bool] = False
+
+    @property
+    def keeps_input(self) -> bool:
+        """Whether :meth:`keep_input` can change a restoration (the subclass knows how its
+        input was made and overrides it)."""
+        return type(self).keep_input is not Task.keep_input
 
     @property
     def model_channels(self) -> int:
@@ -192,7 +196,6 @@ class DemosaicTask(Task):
     family: str = "demosaic"
     default_level: Level = "RGGB"
     baselines: tuple[str, ...] = ("menon", "malvar", "bilinear")
-    keeps_input: ClassVar[bool] = True
 
     def parse_level(self, text: str) -> str:
         if str(text).upper() not in BAYER_PATTERNS:
@@ -311,7 +314,6 @@ class SuperResolutionTask(Task):
     baselines: tuple[str, ...] = ("bicubic",)
     default_architecture: str = "pa-edsr-x{scale}"
     upscales: ClassVar[bool] = True
-    keeps_input: ClassVar[bool] = True
 
     def parse_level(self, text: str) -> int:
         value = int(text)
