@@ -45,6 +45,29 @@ def test_projection_is_the_least_change_that_shrinks_back(scale):
     assert ((moved - clean) ** 2).mean() < ((guess - clean) ** 2).mean()
 
 
+@pytest.mark.parametrize("shape", [(256, 4096), (4096, 256), (1024, 1024)])
+def test_projection_memory_stays_small_for_any_aspect_ratio(shape):
+    """SR's consistency step runs on the full-size output, in place; what it allocates
+    besides that output stays a few bytes per output pixel, for a panorama as for a square
+    (with dense per-axis shrink matrices, the first version, 256 x 4096 took 160)."""
+    import tracemalloc
+
+    scale = 2
+    planes = np.random.default_rng(0).random((3, *shape), dtype=np.float32)
+    restored = planes.transpose(1, 2, 0)                 # as restore_pixels lays it out
+    low = imresize(np.ascontiguousarray(restored), 1 / scale).astype(np.float32)
+    # a first small call imports what it needs (a one-off, part of the process's base)
+    project_onto_downscale(np.zeros((8, 8, 1)), np.zeros((4, 4, 1)), scale)
+    tracemalloc.start()
+    try:
+        project_onto_downscale(restored, low, scale, in_place=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / (shape[0] * shape[1]) < 16
+    assert np.abs(imresize(restored, 1 / scale) - low).max() < 1e-4
+
+
 def test_projection_refuses_sizes_that_do_not_match():
     with pytest.raises(ValueError, match="does not shrink"):
         project_onto_downscale(np.zeros((9, 8, 3)), np.zeros((4, 4, 3)), 2)

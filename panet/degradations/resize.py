@@ -27,9 +27,10 @@ def output_size(size: int, scale: float) -> int:
     return max(1, math.ceil(size * scale - 1e-9))
 
 
-def matlab_resize_weights(in_size: int, out_size: int, scale: float,
-                          antialias: bool = True) -> np.ndarray:
-    """Dense ``out_size x in_size`` matrix of Matlab's bicubic contributions along one axis."""
+def _resize_taps(in_size: int, out_size: int, scale: float,
+                 antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Matlab's bicubic contributions along one axis, as ``out_size x taps`` arrays of input
+    indices (0-based, symmetric borders folded in, so one index may repeat) and weights."""
     kernel_width = 4.0 / scale if (antialias and scale < 1) else 4.0
     centres = np.arange(1, out_size + 1) / scale + 0.5 * (1 - 1 / scale)   # 1-based input coords
     left = np.floor(centres - kernel_width / 2)
@@ -44,8 +45,16 @@ def matlab_resize_weights(in_size: int, out_size: int, scale: float,
     # Symmetric borders: 1..n, n..1 repeated.
     period = np.concatenate([np.arange(in_size), np.arange(in_size)[::-1]])
     columns = period[np.mod(indices.astype(np.int64) - 1, 2 * in_size)]
+    return columns, weights
+
+
+def matlab_resize_weights(in_size: int, out_size: int, scale: float,
+                          antialias: bool = True) -> np.ndarray:
+    """Dense ``out_size x in_size`` matrix of Matlab's bicubic contributions along one axis."""
+    columns, weights = _resize_taps(in_size, out_size, scale, antialias)
     matrix = np.zeros((out_size, in_size))
-    np.add.at(matrix, (np.repeat(np.arange(out_size), taps), columns.ravel()), weights.ravel())
+    np.add.at(matrix, (np.repeat(np.arange(out_size), columns.shape[1]), columns.ravel()),
+              weights.ravel())
     return matrix
 
 
@@ -85,6 +94,25 @@ def imresize(image: Image, scale: float) -> Image:
     return np.einsum("pw,owc->opc", cols, out).astype(image.dtype, copy=False)
 
 
+def _shrink_axis(size: int, small: int, scale: int) -> tuple["sparse.csr_array", np.ndarray]:
+    """The shrink of one axis by ``scale`` as a sparse float32 ``small x size`` matrix, and
+    its Gram matrix (``D D^T``, float64) in the upper banded form of
+    :func:`scipy.linalg.solveh_banded`."""
+    from scipy import sparse
+
+    columns, weights = _resize_taps(size, small, 1 / scale)
+    entries = (weights.ravel(), (np.repeat(np.arange(small), columns.shape[1]), columns.ravel()))
+    down = sparse.csr_array(entries, shape=(small, size))       # repeated indices are summed
+    down.eliminate_zeros()
+    gram = sparse.coo_array(down @ down.T)
+    upper = gram.col >= gram.row
+    row, col, value = gram.row[upper], gram.col[upper], gram.data[upper]
+    band = int((col - row).max())
+    banded = np.zeros((band + 1, small))
+    banded[band + row - col, col] = value
+    return down.astype(np.float32), banded
+
+
 def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int, *,
                            in_place: bool = False) -> np.ndarray:
     """``restored`` (``H x W x C`` in [0, 1], an upscaling of ``low`` by ``scale``) changed
@@ -95,7 +123,8 @@ def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int, *,
     The image an SR model is asked to find was shrunk to ``low`` by exactly this resize, so
     the images that shrink to ``low`` form a subspace holding it: moving onto it can only
     bring an upscaling closer (before the clip, and up to ``low``'s 8-bit rounding). The
-    resize is separable, so the projection is one ``h x h`` and one ``w x w`` solve.
+    resize is separable, so the projection is one ``h x h`` and one ``w x w`` solve, both
+    banded.
 
     >>> clean = np.random.default_rng(0).random((12, 18, 1))
     >>> low = imresize(clean, 1 / 3)
@@ -106,28 +135,28 @@ def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int, *,
     >>> bool(((moved - clean) ** 2).mean() < ((guess - clean) ** 2).mean())
     True
     """
-    # An upscaled photo is large, so this runs one channel at a time in float32: besides
-    # the result, only the per-axis matrices and about one channel-sized temporary are
-    # alive (tracemalloc, 2048 x 2048 RGB at x2: 13 bytes per output pixel with
-    # ``in_place``, 25 without; the first version, all channels at once with float64
-    # solves, took 45). The Gram matrices are inverted in float64.
+    # An upscaled photo is large, so this runs one channel at a time in float32 with the
+    # shrink as a sparse matrix (4 * scale + 2 taps a row) and banded solves of its Gram
+    # matrices: besides the result only about one channel-sized temporary is alive, for any
+    # aspect ratio. (Dense per-axis matrices, the first version, grew with the square of
+    # the image's side and outgrew the output itself at x2.)
     restored, low = np.asarray(restored, np.float32), np.asarray(low, np.float32)
     (height, width), (rows, cols) = restored.shape[:2], low.shape[:2]
     if (output_size(height, 1 / scale), output_size(width, 1 / scale)) != (rows, cols) or \
             restored.shape[2] != low.shape[2]:
         raise ValueError(f"{restored.shape} does not shrink by {scale} to {low.shape}")
+    from scipy.linalg import solveh_banded
 
-    def axis(size: int, small: int) -> tuple[np.ndarray, np.ndarray]:
-        """The shrink along one axis and the inverse of its Gram matrix, in float32."""
-        down = matlab_resize_weights(size, small, 1 / scale)
-        return down.astype(np.float32), np.linalg.inv(down @ down.T).astype(np.float32)
-
-    (down_rows, inverse_rows), (down_cols, inverse_cols) = axis(height, rows), axis(width, cols)
+    (down_rows, gram_rows), (down_cols, gram_cols) = \
+        _shrink_axis(height, rows, scale), _shrink_axis(width, cols, scale)
     moved = restored if in_place else np.empty(restored.shape, np.float32)
     for channel in range(low.shape[2]):
         # correction = R^T (R R^T)^-1 (low - R x C^T) (C C^T)^-1 C
-        residual = low[..., channel] - down_rows @ restored[..., channel] @ down_cols.T
-        correction = down_rows.T @ (inverse_rows @ residual @ inverse_cols @ down_cols)
+        residual = low[..., channel] - (down_rows @ restored[..., channel]) @ down_cols.T
+        solved = solveh_banded(gram_rows, residual, check_finite=False)
+        solved = solveh_banded(gram_cols, solved.T, check_finite=False).T
+        correction = down_rows.T @ (solved.astype(np.float32) @ down_cols)
+        del residual, solved
         np.add(restored[..., channel], correction, out=moved[..., channel])
         del correction
     return np.clip(moved, 0.0, 1.0, out=moved)
