@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from panet.degradations._arrays import Image, as_float, channels_of
+
+if TYPE_CHECKING:                  # scipy is imported where it is used: restores that do not
+    from scipy import sparse       # upscale never load it
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
