@@ -142,8 +142,8 @@ def project_onto_downscale(restored: np.ndarray, low: np.ndarray, scale: int, *,
     # An upscaled photo is large, so this runs one channel at a time in float32 with the
     # shrink as a sparse matrix (4 * scale + 2 taps a row) and banded solves of its Gram
     # matrices: besides the result only about one channel-sized temporary is alive, for any
-    # aspect ratio. (Dense per-axis matrices, the first version, grew with the square of
-    # the image's side and outgrew the output itself at x2.)
+    # aspect ratio (11 bytes per output pixel at x2 in place; dense per-axis matrices, an
+    # earlier version, grew with the square of the longer side: 160 for 512 x 8192).
     restored, low = np.asarray(restored, np.float32), np.asarray(low, np.float32)
     (height, width), (rows, cols) = restored.shape[:2], low.shape[:2]
     if (output_size(height, 1 / scale), output_size(width, 1 / scale)) != (rows, cols) or \
