@@ -2,8 +2,8 @@
 Time and extra memory of SR's consistency step (project_onto_downscale) on a SIDE x SIDE
 RGB output (default 2048) and on a panorama of as many pixels (SIDE/4 x 4 SIDE), at x2 and
 x4, laid out as restore_pixels has it (a channel-first buffer seen as H x W x C) and written
-in place, as panet restore does. Memory is what
-tracemalloc sees numpy allocate beyond the output itself, per output pixel."""
+in place, as panet restore does. Memory is what tracemalloc sees numpy allocate beyond the
+output itself, per output pixel."""
 import itertools
 import sys
 import time
