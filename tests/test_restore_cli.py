@@ -456,5 +456,4 @@ def test_restore_stays_within_max_memory_at_the_tightest_budget_it_accepts(tmp_p
     base, peak = map(int, done.stdout.split()[-2:])
     assert peak <= budget * 2**30
     accounted = budget * 2**30 - PROCESS_BASE_BYTES
-    print("RATIO", task, (peak - base) / accounted)
     assert peak - base <= accounted, (peak - base) / accounted
