@@ -109,6 +109,7 @@ def _shrink_axis(size: int, small: int, scale: int) -> tuple["sparse.csr_array",
     down = sparse.csr_array(entries, shape=(small, size))       # repeated indices are summed
     down.eliminate_zeros()
     gram = sparse.coo_array(down @ down.T)
+    gram.sum_duplicates()                     # one entry per position, as assigned below
     upper = gram.col >= gram.row
     row, col, value = gram.row[upper], gram.col[upper], gram.data[upper]
     band = int((col - row).max())
