@@ -50,14 +50,14 @@ def test_projection_is_the_least_change_that_shrinks_back(scale, small):
 def test_projection_memory_stays_small_for_any_aspect_ratio(shape):
     """SR's consistency step runs on the full-size output, in place; what it allocates
     besides that output stays a few bytes per output pixel, for a panorama as for a square
-    (with dense per-axis shrink matrices, the first version, 256 x 4096 took 160)."""
+    (an earlier version, with dense per-axis shrink matrices, took 160 for 256 x 4096)."""
     import tracemalloc
 
     scale = 2
     clean = _smooth((*shape, 3)).astype(np.float32)
     low = imresize(clean, 1 / scale)
     planes = np.ascontiguousarray(clean.transpose(2, 0, 1)) * np.float32(0.8) + np.float32(0.1)
-    restored = planes.transpose(1, 2, 0)   # as restore_pixels lays it out; shrinks to not low
+    restored = planes.transpose(1, 2, 0)   # laid out as in restore_pixels; not yet consistent
     # a first small call imports what it needs (a one-off, part of the process's base)
     project_onto_downscale(np.zeros((8, 8, 1)), np.zeros((4, 4, 1)), scale)
     tracemalloc.start()
