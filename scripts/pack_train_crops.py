@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from panet.data.datasets import find_images
-from panet.data.photos import default_root
+from panet.data.photos import default_root, prepared_sets
 from panet.io import read_image, save_image
 
 
@@ -41,7 +41,19 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=512)
     parser.add_argument("--holdout", type=int, default=3)
     args = parser.parse_args()
-    paths = find_images(args.source)
+    default = os.path.join(default_root(), "offline-train")
+    if os.path.abspath(args.source) == os.path.abspath(default):
+        # the held-out photos are the last small ones: a partly prepared set would hold out
+        # other photos, and the pack would not be the one the cards and logs describe
+        train = next(row for row in prepared_sets() if row["role"] == "train")
+        if train["prepared"] < train["listed"]:
+            raise SystemExit(f"pack_train_crops: {train['prepared']} of {train['listed']} "
+                             "offline-train photos are prepared; run 'panet data fetch train' "
+                             "first (it says what is missing)")
+    try:
+        paths = find_images(args.source)
+    except ValueError as error:
+        raise SystemExit(f"pack_train_crops: {error}") from None
     small = [p for p in paths if os.path.getsize(p) < 700_000]
     held = set(small[-args.holdout:]) if args.holdout else set()
     for sub in ("train", "val"):
