@@ -185,7 +185,9 @@ def test_blocks_spanning_several_images_give_the_same_attention(budget_bytes, ke
 
 def test_bfloat16_values_kernel_gradients_follow_float32():
     """Low-precision aggregation: values, output and all gradients stay within bfloat16
-    rounding of the float32 kernel (matching is float32 on both)."""
+    rounding of the float32 kernel (matching is float32 on both). The query and key
+    gradients come from bfloat16 products of the rounded score gradients (issue 12): a few
+    roundings of 2^-9 each, so 2% of the largest entry here (1.2% measured), 1% elsewhere."""
     torch.manual_seed(0)
     q = (torch.randn(2, 8, 40) * 3).requires_grad_()
     k = torch.nn.functional.normalize(torch.randn(2, 8, 90), dim=1).requires_grad_()
@@ -204,10 +206,27 @@ def test_bfloat16_values_kernel_gradients_follow_float32():
         got = [q.grad.clone(), k.grad.clone(), v_low.grad.float()]
         assert v_low.grad.dtype == torch.bfloat16
         assert (low - exact).abs().max() <= 0.01 * exact.abs().max()
-        for g, w in zip(got, want):
-            assert (g - w).abs().max() <= 0.01 * w.abs().max()
+        for g, w, bound in zip(got, want, (0.02, 0.02, 0.01)):
+            assert (g - w).abs().max() <= bound * w.abs().max()
         for t in (q, k, v, v_low):
             t.grad = None
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 2**30], ids=["recomputed", "kept"])
+def test_bfloat16_score_gradients_keep_the_softmax_invariance(keep_bytes):
+    """Adding one vector to every key moves all of a query's scores by the same amount,
+    which a softmax ignores: the key gradients must sum to zero over the keys. With the
+    bfloat16 products this holds only if each query's softmax correction comes from the same
+    rounded products it is subtracted from, to well below one rounding: here the values
+    share a large offset (every dP is close to the correction) and the weights are spread
+    out, where a correction rounded once leaves a sum of 6-8% of the gradients' size."""
+    torch.manual_seed(0)
+    q = torch.randn(2, 16, 200) * 0.05
+    k = torch.nn.functional.normalize(torch.randn(2, 16, 900), dim=1).requires_grad_()
+    v = (torch.randn(2, 32, 900) * 0.1 + 5.0).bfloat16()
+    out = attend(q, k, v, 10.0, keep_bytes=keep_bytes)
+    (out * torch.randn(2, 32, 200)).sum().backward()
+    assert (k.grad.sum(dim=2).norm() / k.grad.norm(dim=1).sum()).item() < 1e-3
 
 
 def test_module_trains():

@@ -63,9 +63,10 @@ class _BlockwiseAttention(torch.autograd.Function):
     a kernel launch and a loop over the images would make the launches, not the
     arithmetic, the cost of a training step.
 
-    Matching, softmax and the query/key gradients are computed in the queries' dtype
-    (float32 or float64). Values may be bfloat16/float16: the aggregation and the value-side
-    gradients then run as low-precision matrix products on probabilities in [0, 1].
+    Matching and softmax are computed in the queries' dtype (float32 or float64). Values
+    may be bfloat16/float16: the exponentials are then rounded to that dtype (and kept so),
+    and the aggregation and all four products of the backward pass run in it, with float32
+    accumulation; only the matching product stays in float32 (see ``_low_precision_block``).
 
     The backward pass either reuses the exponentiated scores kept by the forward pass
     (when ``keep`` was granted: training sizes, where they fit) or recomputes them.
@@ -105,12 +106,14 @@ class _BlockwiseAttention(torch.autograd.Function):
                 col_max = scores.amax(dim=1, keepdim=True)
                 scores.sub_(col_max).exp_()
                 col_sum = scores.sum(dim=1, keepdim=True)
+                # (mixed-dtype passes, such as exp or a float32 sum straight from
+                # bfloat16, run several times slower than a cast and a plain pass here)
                 probs = scores if low is None else scores.to(low)
                 # Normalising after the product costs e divisions per query instead of L.
                 out[images, :, start:stop] = torch.bmm(values[images], probs).to(
                     out.dtype).div_(col_sum)
                 if keep:
-                    kept.append(scores)
+                    kept.append(probs)
                     norms[images, start:stop] = col_sum.squeeze(1)
                 else:
                     norms[images, start:stop] = (col_max + col_sum.log()).squeeze(1)
@@ -135,7 +138,7 @@ class _BlockwiseAttention(torch.autograd.Function):
         grad_k = queries.new_zeros(batch, n_keys, dim) if need_k else None
         grad_v = queries.new_zeros(batch, n_keys, values.shape[1]) if need_v else None
         # d softmax: dS = P * (dP - colsum(dO * O)).
-        delta = (grad_out * out).sum(dim=1)
+        delta = (grad_out * out).sum(dim=1) if low is None else None
         block = 0
         column = queries.new_ones(1, n_keys, 1)
         for first in range(0, batch, group):
@@ -146,41 +149,39 @@ class _BlockwiseAttention(torch.autograd.Function):
             if low is None:
                 # [V; 1]^T [g; -delta] = V^T g - delta in one product (no pass over L x rows)
                 values_aug = torch.cat([values[images].transpose(1, 2), ones], dim=2)
+            else:
+                keys_low = keys[images].to(low)
+                values_t = values[images].transpose(1, 2)
             for start in range(0, n_queries, rows):
                 stop = min(start + rows, n_queries)
                 q_block = queries[images, :, start:stop]
                 g_block = grad_out[images, :, start:stop]
-                d_block = delta[images, None, start:stop]
                 if kept:
                     # unnormalised exponentials: fold 1/column sum into the few gradients
                     probs = kept[block]
                     block += 1
-                    inverse = norms[images, None, start:stop].reciprocal()
-                    g_block, d_block = g_block * inverse, d_block * inverse
+                    sums = norms[images, None, start:stop]
                 else:
                     shifted = torch.cat([q_block * scale, -norms[images, None, start:stop]],
                                         dim=1)
                     probs = torch.bmm(keys_aug, shifted).exp_()
+                    if low is not None:
+                        sums, probs = probs.sum(dim=1, keepdim=True), probs.to(low)
+                if low is not None:
+                    _low_precision_block(probs, sums, g_block, q_block, keys_low, values_t,
+                                         scale, grad_q[images, :, start:stop] if need_q
+                                         else None, grad_k[images] if need_k else None,
+                                         grad_v[images] if need_v else None)
+                    continue
+                d_block = delta[images, None, start:stop]
+                if kept:
+                    inverse = sums.reciprocal()
+                    g_block, d_block = g_block * inverse, d_block * inverse
                 if need_v:
-                    if low is None:
-                        grad_v[images].baddbmm_(probs, g_block.transpose(1, 2))
-                    else:
-                        grad_v[images].add_(torch.bmm(probs.to(low),
-                                                      g_block.transpose(1, 2).to(low)))
+                    grad_v[images].baddbmm_(probs, g_block.transpose(1, 2))
                 if need_q or need_k:
-                    if low is None:
-                        grad_scores = torch.bmm(values_aug, torch.cat([g_block, -d_block], dim=1))
-                        grad_scores.mul_(probs)
-                    else:
-                        # delta from the same rounded products (not from the output): the
-                        # difference below then carries no bfloat16 cancellation error
-                        grad_scores = torch.bmm(values[images].transpose(1, 2),
-                                                g_block.to(low)).float()
-                        grad_scores.mul_(probs)
-                        correction = grad_scores.sum(dim=1, keepdim=True)
-                        if kept:
-                            correction.mul_(inverse)
-                        grad_scores.addcmul_(probs, correction, value=-1.0)
+                    grad_scores = torch.bmm(values_aug, torch.cat([g_block, -d_block], dim=1))
+                    grad_scores.mul_(probs)
                     if need_q:
                         grad_q[images, :, start:stop] = torch.bmm(keys[images],
                                                                   grad_scores).mul_(scale)
@@ -192,6 +193,38 @@ class _BlockwiseAttention(torch.autograd.Function):
         if need_v:
             grad_v = grad_v.transpose(1, 2).to(values.dtype, memory_format=torch.contiguous_format)
         return grad_q, grad_k, grad_v, None, None, None, None
+
+
+def _low_precision_block(probs, sums, g_block, q_block, keys_low, values_t, scale,
+                         grad_q, grad_k, grad_v) -> None:
+    """One block of the backward pass with bfloat16/float16 products (float32 accumulation).
+
+    ``probs`` (``g x L x rows``, the values' dtype) are exponentials whose column sums are
+    ``sums`` (float32, before rounding); the attention weights are ``probs / sums``. All
+    four products run in the low dtype: with the matching kept in float32, they are 4/5 of
+    the backward flops at the shipped reduction. Elementwise passes stay in one dtype
+    (mixed-dtype passes are several times slower on CPU).
+
+    The softmax gradient is ``dS = P * (dP - c)`` with ``c`` the P-weighted mean of ``dP``.
+    ``c`` is taken from the same rounded ``P * dP`` it is subtracted from, in two rounds: the
+    first removes all but a rounding error of ``c`` (~2^-9 of it), the second removes that
+    (its own error is ~2^-9 of a ~2^-9 remainder). A ``c`` rounded once would bias every
+    query's gradient along its weighted mean key wherever the weights are spread out.
+    """
+    low, high = probs.dtype, sums.dtype
+    g_low = (g_block / sums).to(low)
+    if grad_v is not None:
+        grad_v.add_(torch.bmm(probs, g_low.transpose(1, 2)).to(high))
+    if grad_q is None and grad_k is None:
+        return
+    d_scores = torch.bmm(values_t, g_low).mul_(probs)         # P * dP (unnormalised P)
+    for _ in range(2):
+        mean = (d_scores.sum(dim=1, keepdim=True).to(high) / sums).to(low)
+        d_scores.addcmul_(probs, mean, value=-1.0)
+    if grad_q is not None:
+        grad_q.copy_(torch.bmm(keys_low, d_scores).to(high).mul_(scale))
+    if grad_k is not None:
+        grad_k.add_(torch.bmm(d_scores, q_block.transpose(1, 2).to(low)).to(high), alpha=scale)
 
 
 def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float,
@@ -236,7 +269,10 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scal
     wants_grad = torch.is_grad_enabled() and any(
         t.requires_grad for t in (queries, keys, values))
     per_image = n_queries * keys.shape[2] * queries.element_size()
-    keep = wants_grad and batch * per_image <= keep_bytes
+    # kept exponentials are stored in the values' dtype (bfloat16: half the bytes)
+    kept_per_image = n_queries * keys.shape[2] * min(values.element_size(),
+                                                      queries.element_size())
+    keep = wants_grad and batch * kept_per_image <= keep_bytes
     if group_images is None:
         group_images = queries.device.type != "cpu"
     group = 1
