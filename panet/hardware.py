@@ -148,7 +148,8 @@ def precision_plan(precision: str, device: torch.device | str = "cpu") -> str:
         return "float32 everywhere"
     name = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
     if has_fast_low_precision(device, dtype):
-        attention = f"matching in float32, aggregation of values in {name}"
+        attention = (f"matching and softmax in float32, aggregation of values and the "
+                     f"backward's products in {name}")
     else:
         attention = f"all float32 ({name} matrix products are not faster here)"
     return f"autocast {name} for convolutions; attention: {attention}"

@@ -27,7 +27,7 @@ def test_bfloat16_is_used_only_where_native_and_measured_faster(fake_cpu, native
     assert has_fast_low_precision("cpu", torch.bfloat16) is fast
     assert autocast_dtype("auto", "cpu") == (torch.bfloat16 if fast else None)
     plan = precision_plan("bf16", "cpu")
-    assert ("aggregation of values in bfloat16" in plan) is fast
+    assert ("aggregation of values and the backward's products in bfloat16" in plan) is fast
     assert precision_plan("auto", "cpu") == (plan if fast else "float32 everywhere")
 
 

@@ -201,9 +201,9 @@ def _low_precision_block(probs, sums, g_block, q_block, keys_low, values_t, scal
 
     ``probs`` (``g x L x rows``, the values' dtype) are exponentials whose column sums are
     ``sums`` (float32, before rounding); the attention weights are ``probs / sums``. All
-    four products run in the low dtype: with the matching kept in float32, they are 4/5 of
-    the backward flops at the shipped reduction. Elementwise passes stay in one dtype
-    (mixed-dtype passes are several times slower on CPU).
+    four products run in the low dtype (only the forward's matching stays float32).
+    Elementwise passes stay in one dtype (mixed-dtype passes are several times slower on
+    CPU).
 
     The softmax gradient is ``dS = P * (dP - c)`` with ``c`` the P-weighted mean of ``dP``.
     ``c`` is taken from the same rounded ``P * dP`` it is subtracted from, in two rounds: the

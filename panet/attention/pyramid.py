@@ -92,8 +92,8 @@ class PyramidAttention(nn.Module):
         keep_bytes: when training, the scores of the whole batch are kept for the backward
             pass if they fit in this many bytes (faster); ``0`` always recomputes them.
         low_precision_kernel: for bfloat16/float16 input or autocast: ``"native"`` runs the
-            aggregation of values (2/3 of the flops) and its gradients as low-precision
-            matrix products while matching stays float32; ``"float32"`` computes everything
+            aggregation of values and the four products of the backward pass as
+            low-precision matrix products while matching and softmax stay float32; ``"float32"`` computes everything
             in float32; ``"auto"`` picks native only where the hardware has fast
             low-precision matrix products (detected, see ``panet.hardware``).
 
