@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from panet.hardware import autocast_dtype
 from panet.io import FORMATS, ImageError, load_image, save_image
 from panet.models.card import model_card
 from panet.tasks import for_images
@@ -51,7 +52,9 @@ class RestoreOptions:
     max_memory_bytes: int = 4 * 2**30
     ensemble: bool = False
     protocol: str = "default"
-    dtype: torch.dtype | None = None
+    #: autocast dtype (None: float32); "auto" is ``panet restore --precision auto`` on
+    #: ``device``: bfloat16 where low-precision products are fast there, else float32
+    dtype: torch.dtype | str | None = "auto"
     device: torch.device | str = "cpu"
     # keep what the input says about the original (restore_pixels's ``consistent``) and, for
     # JPEG files, their quantisation intervals
@@ -138,7 +141,8 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
         overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,
-        dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan,
+        dtype=(autocast_dtype("auto", options.device) if options.dtype == "auto"
+               else options.dtype), device=torch.device(options.device), on_plan=on_plan,
         jpeg_grid=grid, consistent=options.consistency)
     notes = [note] if note else []
     alpha = image.alpha

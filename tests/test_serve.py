@@ -63,8 +63,17 @@ def server(tmp_path_factory):
 
 
 def _cli_restore(source, out, *options):
-    assert main(["restore", str(source), "-o", str(out), "--task", "denoise", "--quiet",
-                 *options]) == 0
+    """``panet restore`` in this process, with the server's one thread: under bfloat16
+    (precision auto on CPUs that have it) the pixels depend on the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(ENV["OMP_NUM_THREADS"]))
+    try:
+        assert main(["restore", str(source), "-o", str(out), "--task", "denoise", "--quiet",
+                     *options]) == 0
+    finally:
+        torch.set_num_threads(before)
     return load_image(out).pixels
 
 
