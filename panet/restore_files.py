@@ -52,9 +52,9 @@ class RestoreOptions:
     max_memory_bytes: int = 4 * 2**30
     ensemble: bool = False
     protocol: str = "default"
-    #: autocast dtype (None: float32); "auto" is ``panet restore --precision auto`` on
-    #: ``device``: bfloat16 where low-precision products are fast there, else float32
-    dtype: torch.dtype | str | None = "auto"
+    #: autocast dtype (None: float32, the default of ``panet restore``); "auto" is
+    #: ``--precision auto`` on ``device``: bfloat16 where it is fast there, else float32
+    dtype: torch.dtype | str | None = None
     device: torch.device | str = "cpu"
     # keep what the input says about the original (restore_pixels's ``consistent``) and, for
     # JPEG files, their quantisation intervals

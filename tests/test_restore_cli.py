@@ -71,16 +71,17 @@ def test_default_output_name_never_the_input(tmp_path, weights):
 
 
 def _expected(path, weights):
-    """What the library restores from ``path`` before the output is quantised, at the
-    precision ``panet restore`` picks by default here (bfloat16 autocast on CPUs with fast
-    bfloat16, float32 elsewhere)."""
-    from panet.hardware import autocast_dtype
+    """What the library restores from ``path`` (float32, ``panet restore``'s default
+    precision, before the output is quantised)."""
     from panet.restore import restore_pixels
+    from panet.restore_files import RestoreOptions
     from panet import load_model
 
     model = load_model(weights)
+    options = RestoreOptions()
+    assert options.dtype is None
     return restore_pixels(model, load_image(path).pixels, task="denoise", tile=48,
-                          overlap=8, dtype=autocast_dtype("auto", "cpu"))[0]
+                          overlap=8, dtype=options.dtype)[0]
 
 
 @pytest.mark.parametrize("name", ["deep.png", "deep.tif"])

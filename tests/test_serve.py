@@ -63,8 +63,8 @@ def server(tmp_path_factory):
 
 
 def _cli_restore(source, out, *options):
-    """``panet restore`` in this process, with the server's one thread: under bfloat16
-    (precision auto on CPUs that have it) the pixels depend on the thread count."""
+    """``panet restore`` in this process, with the server's one thread (under bfloat16,
+    ``--precision auto`` on CPUs that have it, the pixels depend on the thread count)."""
     import torch
 
     before = torch.get_num_threads()
