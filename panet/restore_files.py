@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from panet.hardware import autocast_dtype
 from panet.io import FORMATS, ImageError, load_image, save_image
 from panet.models.card import model_card
 from panet.tasks import for_images
@@ -52,9 +51,7 @@ class RestoreOptions:
     max_memory_bytes: int = 4 * 2**30
     ensemble: bool = False
     protocol: str = "default"
-    #: autocast dtype (None: float32, the default of ``panet restore``); "auto" is
-    #: ``--precision auto`` on ``device``: bfloat16 where it is fast there, else float32
-    dtype: torch.dtype | str | None = None
+    dtype: torch.dtype | None = None
     device: torch.device | str = "cpu"
     # keep what the input says about the original (restore_pixels's ``consistent``) and, for
     # JPEG files, their quantisation intervals
@@ -141,8 +138,7 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
         overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,
-        dtype=(autocast_dtype("auto", options.device) if options.dtype == "auto"
-               else options.dtype), device=torch.device(options.device), on_plan=on_plan,
+        dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan,
         jpeg_grid=grid, consistent=options.consistency)
     notes = [note] if note else []
     alpha = image.alpha

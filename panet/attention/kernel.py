@@ -270,8 +270,7 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scal
         t.requires_grad for t in (queries, keys, values))
     per_image = n_queries * keys.shape[2] * queries.element_size()
     # kept exponentials are stored in the values' dtype (bfloat16: half the bytes)
-    kept_per_image = n_queries * keys.shape[2] * min(values.element_size(),
-                                                      queries.element_size())
+    kept_per_image = n_queries * keys.shape[2] * values.element_size()
     keep = wants_grad and batch * kept_per_image <= keep_bytes
     if group_images is None:
         group_images = queries.device.type != "cpu"
