@@ -132,7 +132,11 @@ def test_scores_are_kept_only_when_they_fit_and_gradients_are_wanted(monkeypatch
     attend(q, k, v, 1.0, budget_bytes=2 * 4 * 50 * 10, keep_bytes=2 * 30 * 50 * 4 - 1)
     with torch.no_grad():
         attend(q, k, v, 1.0, budget_bytes=2 * 4 * 50 * 10)
-    assert seen == [2 * 3, 0, 0]      # 2 samples x 3 blocks of 10 queries; then none
+    # bfloat16 values: the exponentials are kept in bfloat16, 2 bytes each
+    attend(q, k, v.bfloat16(), 1.0, budget_bytes=2 * 4 * 50 * 10, keep_bytes=2 * 30 * 50 * 2)
+    attend(q, k, v.bfloat16(), 1.0, budget_bytes=2 * 4 * 50 * 10,
+           keep_bytes=2 * 30 * 50 * 2 - 1)
+    assert seen == [2 * 3, 0, 0, 2 * 3, 0]   # 2 samples x 3 blocks of 10 queries; then none
 
 
 @pytest.mark.parametrize("values_dtype", [torch.float32, torch.bfloat16])
