@@ -35,7 +35,7 @@ STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu0-{name}-b
                  f"gpu5-{name}", f"cpu3-{name}", f"cpu4-{name}", f"cpu5-{name}",
                  f"cpu6-{name}-branch", f"cpu6-{name}", f"cpu7-{name}-branch", f"cpu7-{name}",
                  f"cpu8-{name}", f"cpu9-{name}", f"cpu10-{name}", f"cpu11-{name}-branch",
-                 f"cpu11-{name}"]
+                 f"cpu11-{name}", f"gpu6-{name}", f"gpu7-{name}", f"cpu12-{name}"]
           for name in GAPS}
 
 
