@@ -49,6 +49,9 @@ def main() -> None:
                         "data.val_patch_size)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: score under bfloat16 autocast on the CPU (does a model "
+                        "trained in bfloat16 lean on its rounding?)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,8 +60,9 @@ def main() -> None:
     overrides = [f"data.val={args.val}"]
     overrides += [f"data.val_patch_size={args.crop}"] if args.crop else []
     config = build_config(apply_overrides(raw, overrides))
-    scores = {path: round(validation_psnr(Tiled(load_source(path), args.tile), config), 4)
-              for path in args.weights}
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        scores = {path: round(validation_psnr(Tiled(load_source(path), args.tile), config), 4)
+                  for path in args.weights}
     print(json.dumps(scores, indent=1))
 
 
