@@ -5,12 +5,21 @@
 #   python scripts/pack_train_crops.py .devpack
 #   pip download --no-deps --only-binary=:all: -d .whl pypng==0.20220715.0
 # then call the device tool with carry [".devpack", ".whl"], timeout_s 600 and the command
-#   bash scripts/device_lease.sh 500
+#   bash scripts/device_lease.sh 520
+# and, at once (the machine stays warm for 30 s only), a second call that goes on from the
+# first call's weights, still on the machine, with what is left (timeout_s 270):
+#   bash scripts/device_lease.sh 225 --init /tmp/device-runs
+# Arguments after the budget go to train_on_device.py. Each call writes its runs to a new
+# folder (/tmp/device-runs, then /tmp/device-runs-2, ...).
 set -euo pipefail
 budget=${1:-500}
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+shift || true
+python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 nproc
-python3 scripts/train_on_device.py --budget "$budget" --out /tmp/device-runs \
-    --train .devpack/train --val .devpack/val --bundle "${OUT:-runs/device-bundle}"
+out=/tmp/device-runs
+n=1
+while [ -e "$out" ]; do n=$((n + 1)); out=/tmp/device-runs-$n; done
+python3 scripts/train_on_device.py --budget "$budget" --out "$out" \
+    --train .devpack/train --val .devpack/val --bundle "${OUT:-runs/device-bundle}" "$@"

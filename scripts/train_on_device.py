@@ -58,6 +58,15 @@ def kept_models(names: list[str], budget: float, min_share: float) -> list[str]:
     return kept
 
 
+def start_weights(name: str, init: str | None) -> str:
+    """The weights a run of ``name`` warm-starts from: ``INIT/NAME/model.safetensors`` where
+    an earlier call (``--init INIT``) left one, else the shipped file."""
+    earlier = os.path.join(init or "", name, "model.safetensors")
+    if init and os.path.exists(earlier):
+        return earlier
+    return os.path.join(ROOT, "panet", "weights", f"{name}.safetensors")
+
+
 def read_log(folder: str) -> list[dict]:
     path = os.path.join(folder, "metrics.jsonl")
     if not os.path.exists(path):
@@ -80,8 +89,7 @@ def summarise(folder: str) -> dict:
 def start_one(name: str, seconds: float, args,
               pipeline: str = "device") -> tuple[subprocess.Popen, dict]:
     folder = os.path.join(args.out, name)
-    init = os.path.join(args.init, name, "model.safetensors") if args.init else \
-        os.path.join(ROOT, "panet", "weights", f"{name}.safetensors")
+    init = start_weights(name, args.init)
     import yaml
 
     with open(os.path.join(CONFIGS, f"{name}.yaml"), encoding="utf-8") as handle:
@@ -158,7 +166,8 @@ def main() -> None:
     parser.add_argument("--train", required=True, help="training images (scripts/pack_train_crops.py)")
     parser.add_argument("--val", required=True, help="held-out validation images")
     parser.add_argument("--only", help="comma-separated model names (default: all, by gap)")
-    parser.add_argument("--init", help="folder of NAME/model.safetensors to start from")
+    parser.add_argument("--init", help="folder of NAME/model.safetensors to start from (a "
+                        "model without one there starts from its shipped weights)")
     parser.add_argument("--lr-factor", type=float, default=0.5,
                         help="warm starts use this fraction of the config's learning rate")
     parser.add_argument("--warmup", type=int, default=100)

@@ -1,0 +1,43 @@
+"""The lent-GPU training script (scripts/train_on_device.py): what it starts from and which
+models get a share of the budget. Its runs themselves are ``panet train`` (tested elsewhere)."""
+
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+@pytest.fixture(scope="module")
+def lease():
+    spec = importlib.util.spec_from_file_location(
+        "train_on_device", os.path.join(ROOT, "scripts", "train_on_device.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_second_call_goes_on_from_the_first_calls_weights_where_it_left_some(lease, tmp_path):
+    os.makedirs(tmp_path / "demosaic")
+    (tmp_path / "demosaic" / "model.safetensors").write_bytes(b"")
+    assert lease.start_weights("demosaic", str(tmp_path)) == \
+        str(tmp_path / "demosaic" / "model.safetensors")
+    # a model the first call did not train starts from its shipped file, which exists
+    shipped = lease.start_weights("sr-x3", str(tmp_path))
+    assert os.path.samefile(shipped, os.path.join(ROOT, "panet", "weights", "sr-x3.safetensors"))
+    assert os.path.samefile(lease.start_weights("demosaic", None),
+                            os.path.join(ROOT, "panet", "weights", "demosaic.safetensors"))
+
+
+def test_every_shipped_model_has_a_gap_and_small_shares_are_left_out(lease, monkeypatch):
+    shipped = {f[:-len(".safetensors")] for f in os.listdir(os.path.join(ROOT, "panet", "weights"))
+               if f.endswith(".safetensors")}
+    assert set(lease.GAPS) == shipped
+    for name, gap in {"demosaic": 1.0, "denoise-gray": 0.5, "sr-x3": 0.0}.items():
+        monkeypatch.setitem(lease.GAPS, name, gap)
+    # shares of 100 s: 62.5 and 31.25 (the 0.1 floor gives sr-x3 6.25), so only sr-x3 drops
+    # below 20 s; at 40 s denoise-gray drops too, and demosaic then takes it all
+    assert lease.kept_models(["demosaic", "denoise-gray", "sr-x3"], 100, 20) == \
+        ["demosaic", "denoise-gray"]
+    assert lease.kept_models(["demosaic", "denoise-gray", "sr-x3"], 100, 40) == ["demosaic"]
