@@ -6,7 +6,8 @@
 Prints the mean PSNR of each file on the fixed centre crops of the validation photos, with
 the fixed degradation and the protocol that ``panet train`` validates with. ``--crop 256
 --tile 48`` scores larger crops restored in overlapping tiles as ``panet restore`` does
-(less noisy than three 96-px crops). New weights replace the shipped ones only when they
+(less noisy than three 96-px crops). With ``model.luma_from`` (colour JPEG) each file is
+scored as the pair that ships, that model giving the luma. New weights replace the shipped ones only when they
 score higher here (never on offline-mini).
 """
 
@@ -20,6 +21,7 @@ import yaml
 from torch import nn
 
 from panet.restore import default_overlap, model_scale, tiled_forward
+from panet.train.build import luma_chroma_pair
 from panet.train.config import apply_overrides, build_config
 from panet.train.loop import validation_psnr
 from panet.train.warm_start import load_source
@@ -60,8 +62,13 @@ def main() -> None:
     overrides = [f"data.val={args.val}"]
     overrides += [f"data.val_patch_size={args.crop}"] if args.crop else []
     config = build_config(apply_overrides(raw, overrides))
+    def scored(path: str) -> nn.Module:   # with model.luma_from: the pair that ships
+        network = load_source(path)
+        pair = luma_chroma_pair(network, config)
+        return network if pair is None else pair
+
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-        scores = {path: round(validation_psnr(Tiled(load_source(path), args.tile), config), 4)
+        scores = {path: round(validation_psnr(Tiled(scored(path), args.tile), config), 4)
                   for path in args.weights}
     print(json.dumps(scores, indent=1))
 

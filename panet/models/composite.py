@@ -78,8 +78,13 @@ class LumaChromaJPEG(nn.Module):
                          "luma_model": luma_card.shipped_name or luma_card.architecture}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.join(self.colour(x), x)
+
+    def join(self, restored: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The pair's output from the colour network's output ``restored`` for the input
+        ``x``: its chroma, and the luma network's luma of ``x``. Training the colour network
+        through this (``model.luma_from``) spends it on the chroma that ships."""
         luma = (self.luma(studio_luma(x)) - _STUDIO_OFFSET) / _STUDIO_SCALE
-        restored = self.colour(x)
         chroma = restored - _jfif_luma(restored)   # R, G, B minus their luma
         # A grey input (R = G = B to half a level in every pixel; a grey picture saved as a
         # colour JPEG decodes so) stays grey: its file holds no colour to restore, and any

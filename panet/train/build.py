@@ -33,7 +33,7 @@ from panet.tasks import training_task
 from panet.train.config import ConfigError, TrainConfig
 
 __all__ = ["TrainingParts", "Distribution", "build_parts", "make_task", "resolve_device",
-           "autocast_dtype", "images_folder"]
+           "autocast_dtype", "images_folder", "luma_chroma_pair"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -115,6 +115,9 @@ class TrainingParts:
             the cosine schedule sets the optimiser's rate itself.
         train_set: the training pairs (``set_epoch(epoch)`` reshuffles them per epoch).
         loss: ``loss(restored, target)``, L1 by default (the paper's).
+        compose: ``compose(output, degraded)``, what the network's output is part of (a
+            two-part colour JPEG model: the luma network's luma joined to its chroma); the
+            loss and validation score that. ``None``: the network's output itself.
         device_batches: batches made on the device instead of by ``train_set``'s workers.
         dtype: the autocast dtype (``None``: float32).
         scaler: a gradient scaler for float16.
@@ -128,6 +131,37 @@ class TrainingParts:
     device_batches: DeviceBatches | None = None
     dtype: torch.dtype | None = None
     scaler: torch.amp.GradScaler | None = None
+    compose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+
+    def scored(self, network: nn.Module) -> nn.Module:
+        """What validation scores: ``network``, completed by ``compose`` where given."""
+        return network if self.compose is None else _Composed(network, self.compose)
+
+
+class _Composed(nn.Module):
+    def __init__(self, network: nn.Module, compose) -> None:
+        super().__init__()
+        self.network, self.compose = network, compose
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.compose(self.network(x), x)
+
+
+def luma_chroma_pair(colour: nn.Module, config: TrainConfig,
+                     device: torch.device | str = "cpu") -> nn.Module | None:
+    """With ``model.luma_from``: the two-part colour JPEG model that ships, ``colour`` for
+    the chroma and that file's Y-channel network (frozen) for the luma; ``None`` without.
+    The luma network is only read: its gradients are never needed."""
+    if not config.model.luma_from:
+        return None
+    from panet.checkpoints import load_model
+    from panet.models.composite import LumaChromaJPEG
+
+    try:
+        luma = load_model(os.path.expanduser(config.model.luma_from)).to(device)
+        return LumaChromaJPEG(colour, luma.eval().requires_grad_(False))
+    except ValueError as error:
+        raise ConfigError(f"model.luma_from: {str(error).splitlines()[0]}") from None
 
 
 def _check_channels(model: nn.Module, config: TrainConfig) -> None:
@@ -204,5 +238,6 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
             channels=config.task.channels, batch_size=place.batch, device=place.device,
             seed=config.train.seed, rank=place.rank, world=place.world)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    pair = luma_chroma_pair(model, config, place.device)
     return TrainingParts(model, optimizer, scheduler, train_set, F.l1_loss, device_batches,
-                         dtype, scaler)
+                         dtype, scaler, pair.join if pair is not None else None)

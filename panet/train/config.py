@@ -34,6 +34,8 @@ class ModelSection:
     name: str = "panet-s"                                    # registry name
     options: dict[str, Any] = field(default_factory=dict)    # constructor overrides
     init_from: str = ""              # weights or a training checkpoint to start from
+    luma_from: str = ""              # colour JPEG: a Y-channel JPEG model (weights file) that
+                                     # gives the luma; the loss and validation score the pair
 
 
 @dataclass
@@ -213,6 +215,12 @@ def _check_values(config: TrainConfig) -> None:
         raise ConfigError(f"task.channels must be 1 or 3, got {config.task.channels}")
     if config.model.init_from and not os.path.isfile(os.path.expanduser(config.model.init_from)):
         raise ConfigError(f"model.init_from: {config.model.init_from} is not a file")
+    if config.model.luma_from:
+        if not os.path.isfile(os.path.expanduser(config.model.luma_from)):
+            raise ConfigError(f"model.luma_from: {config.model.luma_from} is not a file")
+        if config.task.type != "jpeg" or config.task.gray_y or config.task.channels != 3:
+            raise ConfigError("model.luma_from is for colour JPEG (task.type jpeg, gray_y "
+                              "false, channels 3), where the luma comes from another model")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

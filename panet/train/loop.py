@@ -98,14 +98,18 @@ def shard_indices(length: int, epoch: int, seed: int, rank: int, world: int,
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, degraded: torch.Tensor,
                target: torch.Tensor, dtype: torch.dtype | None,
                scaler: torch.amp.GradScaler | None = None,
-               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.l1_loss
+               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.l1_loss,
+               compose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
                ) -> torch.Tensor:
     """One step (L1 loss by default); returns the loss of this process's batch (a 0-d
-    tensor: reading it waits for the device, so callers read it only when they log)."""
+    tensor: reading it waits for the device, so callers read it only when they log).
+    ``compose(output, degraded)`` (see :class:`TrainingParts`) is what the loss scores."""
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(degraded.device.type, dtype=dtype or torch.float32,
                         enabled=dtype is not None):
         restored = model(degraded)
+        if compose is not None:
+            restored = compose(restored, degraded)
     loss = loss_fn(restored.float(), target)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -281,7 +285,7 @@ class Trainer:
                                       torch.cat([shown, restored, target], dim=2),
                                       self.position.iteration)
 
-        return validation_psnr(self.result, self.config, self.device, show)
+        return validation_psnr(self.parts.scored(self.result), self.config, self.device, show)
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -370,7 +374,7 @@ class Trainer:
             degraded, target = next(batches)
             loss = train_step(self.net, self.optimizer, degraded.to(self.device),
                               target.to(self.device), self.dtype, self.scaler,
-                              self.parts.loss)
+                              self.parts.loss, self.parts.compose)
             if not cosine:
                 self.scheduler.step()
             if self.average is not None:
