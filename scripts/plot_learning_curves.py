@@ -11,7 +11,9 @@ offline-mini). A straight line in log10(iterations) is fitted through each model
 the table printed below the plot says how many iterations in all that line puts at "the
 last validation PSNR plus the dB the model still lacks" on offline-mini (``GAPS`` of
 train_on_device.py), which assumes that a gain on the validation crops is the same gain on
-offline-mini. It is a rough reading of a short curve, not a promise.
+offline-mini. It is a rough reading of a short curve, not a promise. A stage trained with
+``model.luma_from`` (colour JPEG as the pair that ships) validated another quantity than the
+stages before it: it is labelled "(pair)", and the fit uses only points scored like the last.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import sys
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_on_device import GAPS  # noqa: E402
@@ -35,8 +38,23 @@ STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu0-{name}-b
                  f"gpu5-{name}", f"cpu3-{name}", f"cpu4-{name}", f"cpu5-{name}",
                  f"cpu6-{name}-branch", f"cpu6-{name}", f"cpu7-{name}-branch", f"cpu7-{name}",
                  f"cpu8-{name}", f"cpu9-{name}", f"cpu10-{name}", f"cpu11-{name}-branch",
-                 f"cpu11-{name}", f"gpu6-{name}", f"gpu7-{name}", f"cpu12-{name}"]
+                 f"cpu11-{name}", f"gpu6-{name}", f"gpu7-{name}", f"cpu12-{name}",
+                 f"cpu13-{name}"]
           for name in GAPS}
+#: How a stage trained with ``model.luma_from`` is labelled: its validation PSNR is the
+#: two-part model's (another quantity than the colour network's alone), so the fit uses
+#: only the points scored as the last stage was.
+PAIR = " (pair)"
+
+
+def trained_as_pair(folder: str) -> bool:
+    """Whether the stage in ``folder`` validated a two-part JPEG model (``model.luma_from``
+    in its config.yaml)."""
+    path = os.path.join(folder, "config.yaml")
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        return bool(((yaml.safe_load(handle) or {}).get("model") or {}).get("luma_from"))
 
 
 def curve(folders: list[str]) -> list[tuple[int, float, str]]:
@@ -49,11 +67,22 @@ def curve(folders: list[str]) -> list[tuple[int, float, str]]:
             continue
         with open(path, encoding="utf-8") as handle:
             records = [json.loads(line) for line in handle if line.strip()]
-        points += [(offset + r["iteration"], r["val_psnr"], os.path.basename(folder))
+        label = os.path.basename(folder) + (PAIR if trained_as_pair(folder) else "")
+        points += [(offset + r["iteration"], r["val_psnr"], label)
                    for r in records if "val_psnr" in r]
         if not folder.endswith("-branch"):
             offset += max((r["iteration"] for r in records), default=0)
     return points
+
+
+def fitted_points(drawn: list[tuple[int, float, str]]) -> list[tuple[int, float, str]]:
+    """The points the fit uses: the shipped stages' (no branches), scored as the last one
+    was (the two-part model's PSNR, or the network's alone)."""
+    points = [p for p in drawn if "-branch" not in p[2]]
+    if not points:
+        return points
+    pair = points[-1][2].endswith(PAIR)
+    return [p for p in points if p[2].endswith(PAIR) == pair]
 
 
 def fit(points: list[tuple[int, float, str]]) -> tuple[float, float] | None:
@@ -87,11 +116,11 @@ def main() -> None:
             "dB per 10× iterations (fit) | iterations the fit needs |", "|---|---|---|---|---|---|"]
     for axis, name in zip(axes.flat, sorted(STAGES)):
         drawn = curve([os.path.join(args.logs, s) for s in STAGES[name]])
-        points = [p for p in drawn if not p[2].endswith("-branch")]
+        points = fitted_points(drawn)
         for stage in dict.fromkeys(s for _, _, s in drawn):
             mine = [(i, p) for i, p, s in drawn if s == stage]
             axis.plot([max(i, 1) for i, _ in mine], [p for _, p in mine],
-                      "x--" if stage.endswith("-branch") else "o-", ms=3, label=stage)
+                      "x--" if "-branch" in stage else "o-", ms=3, label=stage)
         line = fit(points)
         done = points[-1][0] if points else 0
         needed = "—"

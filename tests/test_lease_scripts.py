@@ -47,3 +47,39 @@ def test_every_shipped_model_has_a_gap_and_small_shares_are_left_out(lease, monk
     monkeypatch.setitem(lease.GAPS, "jpeg-y", 0.3)
     assert lease.kept_models(["demosaic", "denoise-gray", "jpeg-y"], 100, 25) == \
         ["demosaic", "denoise-gray"]
+
+
+@pytest.fixture(scope="module")
+def curves():
+    spec = importlib.util.spec_from_file_location(
+        "plot_learning_curves", os.path.join(ROOT, "scripts", "plot_learning_curves.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_stage_trained_as_the_pair_is_fitted_apart(curves, tmp_path):
+    """The stages' iterations add up; a stage with model.luma_from validated the two-part
+    model (a higher PSNR than the colour network's alone), so the fit keeps only the points
+    scored as the last stage was, and branches never."""
+    import json
+
+    import yaml
+
+    def stage(name, records, luma_from=""):
+        os.makedirs(tmp_path / name)
+        with open(tmp_path / name / "metrics.jsonl", "w") as handle:
+            handle.writelines(json.dumps({"iteration": i, "val_psnr": p}) + "\n"
+                              for i, p in records)
+        with open(tmp_path / name / "config.yaml", "w") as handle:
+            yaml.safe_dump({"model": {"name": "panet-s", "luma_from": luma_from}}, handle)
+
+    stage("a", [(0, 30.0), (100, 31.0)])
+    stage("b-branch", [(0, 31.0), (50, 31.5)])
+    stage("c", [(0, 32.5), (40, 32.7)], luma_from="jpeg-y.safetensors")
+    drawn = curves.curve([str(tmp_path / s) for s in ("a", "b-branch", "c")])
+    assert [(i, s) for i, _, s in drawn] == [(0, "a"), (100, "a"), (100, "b-branch"),
+                                             (150, "b-branch"), (100, "c (pair)"),
+                                             (140, "c (pair)")]
+    assert [(i, p) for i, p, _ in curves.fitted_points(drawn)] == [(100, 32.5), (140, 32.7)]
+    assert [i for i, _, _ in curves.fitted_points(drawn[:4])] == [0, 100]
