@@ -61,15 +61,19 @@ def main() -> None:
         raw = yaml.safe_load(handle)
     overrides = [f"data.val={args.val}"]
     overrides += [f"data.val_patch_size={args.crop}"] if args.crop else []
-    config = build_config(apply_overrides(raw, overrides))
+
     def scored(path: str) -> nn.Module:   # with model.luma_from: the pair that ships
         network = load_source(path)
         pair = luma_chroma_pair(network, config)
         return network if pair is None else pair
 
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-        scores = {path: round(validation_psnr(Tiled(scored(path), args.tile), config), 4)
-                  for path in args.weights}
+    try:
+        config = build_config(apply_overrides(raw, overrides))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            scores = {path: round(validation_psnr(Tiled(scored(path), args.tile), config), 4)
+                      for path in args.weights}
+    except ValueError as error:   # a bad option, weights file or model.luma_from
+        raise SystemExit(f"error: {str(error).splitlines()[0]}") from None
     print(json.dumps(scores, indent=1))
 
 

@@ -14,7 +14,8 @@ share of the budget is spent. Shares are proportional to how far each model is b
 Leaves OUT/NAME/ (model.safetensors, metrics.jsonl, config.yaml, curves.png) and
 OUT/summary.json (iterations, iterations/s, validation PSNR before and after, seconds), which
 ``scripts/package_weights.py`` and ``panet eval --models NAME=OUT/NAME/model.safetensors``
-read. ``--bundle DIR`` also packs them into a few tar files of at most 15 MiB (what a lent
+read (not for jpeg-color: that file is its colour network alone, trained for the chroma of
+the pair with jpeg-y that ships, so evaluate it once packaged). ``--bundle DIR`` also packs them into a few tar files of at most 15 MiB (what a lent
 machine can hand back).
 """
 
@@ -87,14 +88,19 @@ def summarise(folder: str) -> dict:
             "weights": os.path.exists(os.path.join(folder, "model.safetensors"))}
 
 
-def start_one(name: str, seconds: float, args,
-              pipeline: str = "device") -> tuple[subprocess.Popen, dict]:
+def train_command(name: str, seconds: float, args, pipeline: str = "device"
+                  ) -> tuple[list[str], dict]:
+    """The ``panet train`` command of ``name``'s run, and what it starts from."""
     folder = os.path.join(args.out, name)
     init = start_weights(name, args.init)
     import yaml
 
     with open(os.path.join(CONFIGS, f"{name}.yaml"), encoding="utf-8") as handle:
-        lr = float(yaml.safe_load(handle)["optim"]["lr"]) * args.lr_factor
+        config = yaml.safe_load(handle)
+    lr = float(config["optim"]["lr"]) * args.lr_factor
+    # a colour JPEG network trains beside its luma network's latest weights (model.luma_from)
+    luma = config["model"].get("luma_from")
+    luma = start_weights(os.path.splitext(os.path.basename(luma))[0], args.init) if luma else None
     command = [sys.executable, "-m", "panet", "train", os.path.join(CONFIGS, f"{name}.yaml"),
                "--out", folder, "--quiet",
                "--set", f"train.time_limit={max(5.0, seconds - OVERHEAD):.0f}",
@@ -103,8 +109,17 @@ def start_one(name: str, seconds: float, args,
                "--set", "train.iterations=10000000", "--set", f"train.val_every={args.val_every}",
                "--set", "train.save_every=1000000", "--set", "train.log_every=50",
                "--set", f"data.train={args.train}", "--set", f"data.val={args.val}",
-               "--set", f"train.seed={args.seed}"]
-    os.makedirs(folder, exist_ok=True)
+               "--set", f"train.seed={args.seed}"] + \
+        (["--set", f"model.luma_from={luma}"] if luma else [])
+    return command, {"init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline,
+                     "seed": args.seed,
+                     **({"luma_from": os.path.relpath(luma, ROOT)} if luma else {})}
+
+
+def start_one(name: str, seconds: float, args,
+              pipeline: str = "device") -> tuple[subprocess.Popen, dict]:
+    command, info = train_command(name, seconds, args, pipeline)
+    os.makedirs(os.path.join(args.out, name), exist_ok=True)
     log = open(os.path.join(args.out, f"{name}.log"), "w", encoding="utf-8")
     log.write(" ".join(command) + "\n")
     log.flush()
@@ -112,9 +127,7 @@ def start_one(name: str, seconds: float, args,
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [os.path.abspath(ROOT), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    return process, {"started": time.time(), "share_seconds": round(seconds, 1),
-                     "init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline,
-                     "seed": args.seed}
+    return process, {"started": time.time(), "share_seconds": round(seconds, 1), **info}
 
 
 def finish(name: str, process: subprocess.Popen, info: dict, args, deadline: float) -> dict:

@@ -83,3 +83,28 @@ def test_a_stage_trained_as_the_pair_is_fitted_apart(curves, tmp_path):
                                              (140, "c (pair)")]
     assert [(i, p) for i, p, _ in curves.fitted_points(drawn)] == [(100, 32.5), (140, 32.7)]
     assert [i for i, _, _ in curves.fitted_points(drawn[:4])] == [0, 100]
+
+
+def test_the_colour_jpeg_run_trains_beside_the_latest_luma_weights(lease, tmp_path):
+    """jpeg-color trains as the pair with jpeg-y (model.luma_from): a second call pairs it
+    with the jpeg-y weights the first call left, else with the shipped file, by a path
+    that does not depend on where the script was started."""
+    import argparse
+
+    args = argparse.Namespace(out=str(tmp_path / "out"), init=str(tmp_path), lr_factor=0.5,
+                              warmup=100, val_every=500, train="t", val="v", seed=1)
+
+    def luma_of(name):
+        command, info = lease.train_command(name, 100.0, args)
+        given = [c.split("=", 1)[1] for c in command if c.startswith("model.luma_from=")]
+        real = os.path.realpath
+        assert [real(g) for g in given] == ([real(os.path.join(ROOT, info["luma_from"]))]
+                                            if given else [])
+        return given[0] if given else None
+
+    assert luma_of("demosaic") is None
+    assert os.path.samefile(luma_of("jpeg-color"),
+                            os.path.join(ROOT, "panet", "weights", "jpeg-y.safetensors"))
+    os.makedirs(tmp_path / "jpeg-y")
+    (tmp_path / "jpeg-y" / "model.safetensors").write_bytes(b"")
+    assert luma_of("jpeg-color") == str(tmp_path / "jpeg-y" / "model.safetensors")

@@ -228,11 +228,13 @@ def test_bad_schedule_and_time_limit_are_refused(section, key, value, message):
 @pytest.mark.parametrize("path", sorted(
     os.path.join(os.path.dirname(__file__), "..", "configs", "shipped", name)
     for name in os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs", "shipped"))))
-def test_shipped_configs_build_and_match_their_weights(path):
+def test_shipped_configs_build_and_match_their_weights(path, monkeypatch):
     """Each configs/shipped file builds, and its model is the architecture of the shipped
     weights made from it (the cards point at these files)."""
     from panet.models import create_model as build
     from panet.pretrained import PRETRAINED, load_pretrained
+
+    monkeypatch.chdir(os.path.join(os.path.dirname(__file__), ".."))   # their paths start there
 
     with open(path) as handle:
         config = build_config(yaml.safe_load(handle))

@@ -98,3 +98,17 @@ def test_pair_training_validates_the_pair_and_exports_the_colour_network(images,
     used = trainer.parts.compose.__self__.luma   # the luma network the run trained beside
     assert not any(p.requires_grad or p.grad is not None for p in used.parameters())
     assert all(torch.equal(used.state_dict()[k], v) for k, v in frozen.items())
+
+
+def test_a_run_resumes_only_as_it_was_scored(images, pair_files, tmp_path):
+    """A run trained without the pair cannot be resumed with it (or the other way round):
+    its validation PSNR, and the best checkpoint, would change meaning half-way."""
+    colour, luma = pair_files
+    raw = _raw(images, colour, "", save_every=1)
+    Trainer(build_config(raw), str(tmp_path / "run"), progress=False).run()
+    with pytest.raises(ConfigError, match="resume with model.luma_from as the run had it: none"):
+        Trainer(build_config(_raw(images, colour, luma, iterations=4)), str(tmp_path / "run"),
+                resume=True, progress=False)
+    resumed = Trainer(build_config(_raw(images, colour, "", iterations=4)),
+                      str(tmp_path / "run"), resume=True, progress=False)
+    assert resumed.position.iteration == 2

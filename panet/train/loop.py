@@ -34,7 +34,7 @@ from panet.metrics import psnr
 from panet.tasks import training_task
 from panet.train.build import (Distribution, TrainingParts, autocast_dtype, build_parts,
                                images_folder, make_task, resolve_device)
-from panet.train.config import TrainConfig, config_to_dict
+from panet.train.config import ConfigError, TrainConfig, config_to_dict
 
 __all__ = ["Trainer", "train_step", "resolve_device", "autocast_dtype", "make_task",
            "shard_indices", "validation_psnr", "TrainingParts", "Distribution", "build_parts"]
@@ -108,8 +108,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, degraded: tor
     with torch.autocast(degraded.device.type, dtype=dtype or torch.float32,
                         enabled=dtype is not None):
         restored = model(degraded)
-        if compose is not None:
-            restored = compose(restored, degraded)
+    if compose is not None:   # in float32: a frozen network's part is not trained to bf16
+        restored = compose(restored.float(), degraded)
     loss = loss_fn(restored.float(), target)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -230,6 +230,10 @@ class Trainer:
                 self._truncate_log(-1)
             return
         state = torch.load(paths[-1], map_location="cpu", weights_only=True)
+        if bool(state["config"]["model"].get("luma_from")) != bool(self.config.model.luma_from):
+            # the run's validation PSNR (and its best) would change meaning half-way
+            raise ConfigError("resume with model.luma_from as the run had it: "
+                              f"{state['config']['model'].get('luma_from') or 'none'}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -425,6 +429,8 @@ class Trainer:
                     "train_seconds": f"{p.seconds:.0f}"}
         if self.average is not None:
             metadata["ema"] = str(config.train.ema)
+        if config.model.luma_from:   # this network gives only the chroma of what it was scored as
+            metadata["trained_with_luma_from"] = config.model.luma_from
         if getattr(self.result, "architecture", None) is not None:
             save_model(self.result, weights, metadata)
         else:   # a network of the user's own: its tensors, without panet's model description
