@@ -50,10 +50,14 @@ def new_stage(run: str, machine: str, previous: str) -> dict:
         scores = [(r["iteration"], r["val_psnr"]) for r in map(json.loads, handle)
                   if "val_psnr" in r]
     with open(os.path.join(run, "config.yaml"), encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)["data"]
+        config = yaml.safe_load(handle)
+    data = config["data"]
     stage = {"iterations": int(meta["iterations"]), "wall_seconds": int(meta["train_seconds"]),
              "machine": machine, "run": run, "started_from": previous,
              "train_images": data["train"], "validation_images": data["val"]}
+    luma = config["model"].get("luma_from")
+    if luma:   # trained and validated as the two-part model, this network giving the chroma
+        stage["trained_as_pair_with"] = luma
     if scores and scores[0][0] == 0:
         stage["val_psnr_before"] = round(scores[0][1], 3)
     if scores:
@@ -83,8 +87,8 @@ def measured(folders: list[str]) -> list[dict]:
 def card_markdown(name: str, card: dict) -> str:
     """One model's card for docs/models.md: training, then every method's mean scores."""
     stages = "; ".join(f"{s['iterations']:,} iterations in {s['wall_seconds']} s on {s['machine']}"
-                       + (f" (held-out validation crops {s['val_psnr_before']:.2f} → "
-                          f"{s['val_psnr_after']:.2f} dB)" if "val_psnr_before" in s else "")
+                       + (f" (held-out validation crops{_as_pair(s)} {s['val_psnr_before']:.2f}"
+                          f" → {s['val_psnr_after']:.2f} dB)" if "val_psnr_before" in s else "")
                        for s in card["stages"])
     lines = [f"#### `{os.path.splitext(name)[0]}`", "",
              f"- {card['parameters']:,} parameters; configuration `{card['config']}`.",
@@ -119,6 +123,12 @@ def card_markdown(name: str, card: dict) -> str:
             lines.append(f"`{report['command']}` ({report['machine']})  ")
         lines.append("")
     return "\n".join(lines)
+
+
+def _as_pair(stage: dict) -> str:
+    luma = stage.get("trained_as_pair_with")
+    return "" if not luma else \
+        f", as the pair with `{os.path.splitext(os.path.basename(luma))[0]}`"
 
 
 def _seconds(value: float | None) -> str:
