@@ -7,8 +7,8 @@ Prints the mean PSNR of each file on the fixed centre crops of the validation ph
 the fixed degradation and the protocol that ``panet train`` validates with. ``--crop 256
 --tile 48`` scores larger crops restored in overlapping tiles as ``panet restore`` does
 (less noisy than three 96-px crops). With ``model.luma_from`` (colour JPEG) each file is
-scored as the pair that ships, that model giving the luma. New weights replace the shipped ones only when they
-score higher here (never on offline-mini).
+scored as the pair that ships, that model giving the luma. New weights replace the shipped
+ones only when they score higher here (never on offline-mini).
 """
 
 from __future__ import annotations

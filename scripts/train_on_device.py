@@ -15,8 +15,8 @@ Leaves OUT/NAME/ (model.safetensors, metrics.jsonl, config.yaml, curves.png) and
 OUT/summary.json (iterations, iterations/s, validation PSNR before and after, seconds), which
 ``scripts/package_weights.py`` and ``panet eval --models NAME=OUT/NAME/model.safetensors``
 read (not for jpeg-color: that file is its colour network alone, trained for the chroma of
-the pair with jpeg-y that ships, so evaluate it once packaged). ``--bundle DIR`` also packs them into a few tar files of at most 15 MiB (what a lent
-machine can hand back).
+the pair with jpeg-y that ships, so evaluate it once packaged). ``--bundle DIR`` also packs
+them into a few tar files of at most 15 MiB (what a lent machine can hand back).
 """
 
 from __future__ import annotations
