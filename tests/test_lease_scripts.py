@@ -9,13 +9,18 @@ import pytest
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
-@pytest.fixture(scope="module")
-def lease():
-    spec = importlib.util.spec_from_file_location(
-        "train_on_device", os.path.join(ROOT, "scripts", "train_on_device.py"))
+def _script(name: str):
+    """scripts/NAME.py as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts",
+                                                                     f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def lease():
+    return _script("train_on_device")
 
 
 def test_a_second_call_goes_on_from_the_first_calls_weights_where_it_left_some(lease, tmp_path):
@@ -51,11 +56,7 @@ def test_every_shipped_model_has_a_gap_and_small_shares_are_left_out(lease, monk
 
 @pytest.fixture(scope="module")
 def curves():
-    spec = importlib.util.spec_from_file_location(
-        "plot_learning_curves", os.path.join(ROOT, "scripts", "plot_learning_curves.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script("plot_learning_curves")
 
 
 def test_a_stage_trained_as_the_pair_is_fitted_apart(curves, tmp_path):
