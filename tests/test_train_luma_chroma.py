@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from panet.checkpoints import load_model, save_model
+from panet.checkpoints import load_model, read_metadata, save_model
 from panet.models import create_model
 from panet.models.composite import LumaChromaJPEG
 from panet.train.build import Distribution, build_parts
@@ -92,6 +92,7 @@ def test_pair_training_validates_the_pair_and_exports_the_colour_network(images,
     assert start["iteration"] == 0 and start["val_psnr"] == pytest.approx(expected, abs=1e-6)
     assert abs(validation_psnr(load_model(colour), config) - expected) > 0.1
     exported = load_model(weights)   # the colour network alone, as the shipped file holds
+    assert read_metadata(weights)["trained_with_luma_from"] == luma
     assert exported.card.in_channels == 3 and not isinstance(exported, LumaChromaJPEG)
     assert any(not torch.equal(a, b) for a, b in zip(exported.state_dict().values(),
                                                       load_model(colour).state_dict().values()))
