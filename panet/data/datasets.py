@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from panet.degradations import add_gaussian_noise, imresize, jpeg_roundtrip, mosaic, to_levels
+from panet.data.synthetic import synthetic_pictures
 from panet.io import FORMATS, read_image
 from panet.metrics import quantize, rgb_to_y
 
@@ -118,10 +119,12 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return (image @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
 
 
-def training_levels(path: str, channels: int) -> np.ndarray:
-    """An image as the training sets see it: ``H x W x channels`` uint8 (gray photos in a
-    colour set get three equal channels; colour photos in a gray set, full-range luma)."""
-    image = read_image(path)
+def training_levels(path: str | np.ndarray, channels: int) -> np.ndarray:
+    """An image file (or uint8 pixels) as the training sets see it: ``H x W x channels``
+    uint8 (gray photos in a colour set get three equal channels; colour photos in a gray
+    set, full-range luma)."""
+    image = read_image(path) if isinstance(path, (str, os.PathLike)) else \
+        np.asarray(path, dtype=np.float32) / 255
     image = to_gray(image) if channels == 1 else np.repeat(image, 3 // image.shape[2], 2)
     return np.round(image * 255).astype(np.uint8)
 
@@ -164,6 +167,8 @@ class RestorationDataset(Dataset):
             deterministic centre crop of ``patch_size`` per image (``patch_size=None`` for the
             whole image), the same degradation every time.
         seed: all randomness derives from ``(seed, epoch, index)``: reproducible, resumable.
+        synthetic: dead-leaves pictures (:mod:`panet.data.synthetic`, made from ``seed``)
+            drawn from like the photos, after them in the index.
 
     >>> import tempfile, numpy as np
     >>> from panet.io import save_image
@@ -175,7 +180,7 @@ class RestorationDataset(Dataset):
 
     def __init__(self, images, task, *, patch_size: int | None = 48, channels: int = 3,
                  train: bool = True, repeat: int = 1, seed: int = 0,
-                 cache: bool = True) -> None:
+                 cache: bool = True, synthetic: int = 0) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         if train and not patch_size:
@@ -189,15 +194,20 @@ class RestorationDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
+        self.synthetic = [training_levels(p, channels)
+                          for p in synthetic_pictures(synthetic, seed)]
+        self.names = self.paths + [f"synthetic picture {k}" for k in range(synthetic)]
 
     def __len__(self) -> int:
-        return len(self.paths) * self.repeat
+        return len(self.names) * self.repeat
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new crops and noise for another epoch (call it before each epoch)."""
         self.epoch = int(epoch)
 
     def _image(self, index: int) -> np.ndarray:
+        if index >= len(self.paths):
+            return self.synthetic[index - len(self.paths)].astype(np.float32) / 255.0
         levels = self._cache.get(index) if self._cache is not None else None
         if levels is None:
             levels = training_levels(self.paths[index], self.channels)
@@ -206,7 +216,7 @@ class RestorationDataset(Dataset):
         return levels.astype(np.float32) / 255.0
 
     def __getitem__(self, item: int):
-        index = item % len(self.paths)
+        index = item % len(self.names)
         rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, item])
         image = self._image(index)
         scale = int(getattr(self.task, "scale", 1))
@@ -214,7 +224,7 @@ class RestorationDataset(Dataset):
             size = self.patch_size * scale
             height, width = image.shape[:2]
             if height < size or width < size:
-                raise ValueError(f"{self.paths[index]} ({width}x{height}) is smaller than the "
+                raise ValueError(f"{self.names[index]} ({width}x{height}) is smaller than the "
                                  f"{size}x{size} crop")
             if self.train:
                 top = int(rng.integers(0, (height - size) // scale + 1)) * scale

@@ -41,6 +41,7 @@ from PIL import Image as PILImage
 
 from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, SuperResolution,
                                  find_images, training_levels)
+from panet.data.synthetic import synthetic_pictures
 from panet.degradations import add_gaussian_noise, imresize, mosaic
 from panet.degradations._arrays import to_levels
 from panet.degradations.jpeg import jpeg_bytes
@@ -125,12 +126,14 @@ class DeviceBatches:
             draws the global batch of ``batch_size * world`` samples and keeps its slice, so
             that the ranks together see the batches of one process, whatever their number.
         workers: threads that JPEG-encode the images at start-up.
+        synthetic: dead-leaves pictures added to the photos, the same as the CPU dataset's
+            for the same ``seed`` (:mod:`panet.data.synthetic`).
     """
 
     def __init__(self, images: str | Sequence[str], task, *, patch_size: int = 48,
                  channels: int = 3, batch_size: int = 16,
                  device: torch.device | str = "cpu", seed: int = 0, rank: int = 0,
-                 world: int = 1, workers: int | None = None) -> None:
+                 world: int = 1, workers: int | None = None, synthetic: int = 0) -> None:
         if not isinstance(task, (Denoise, Demosaic, JPEGArtifacts, SuperResolution)):
             raise ValueError(f"the device pipeline has no rule for task {task!r}")
         self.task, self.patch_size, self.batch_size = task, int(patch_size), int(batch_size)
@@ -141,14 +144,16 @@ class DeviceBatches:
         self.scale = int(task.scale)
         self.crop = self.patch_size * self.scale
         self.paths = find_images(images)
-        pictures = [training_levels(path, channels) for path in self.paths]
+        pictures = [training_levels(source, channels) for source in
+                    self.paths + synthetic_pictures(synthetic, self.seed)]
+        names = self.paths + [f"synthetic picture {k}" for k in range(synthetic)]
         jpeg = isinstance(task, JPEGArtifacts)
         if jpeg and task.gray_y:   # the paper's CAR target: the rounded BT.601 Y of the photo
             pictures = [np.round(rgb_to_y(p)).astype(np.uint8) if p.shape[2] == 3 else p
                         for p in pictures]
-        for path, picture in zip(self.paths, pictures):
+        for name, picture in zip(names, pictures):
             if min(picture.shape[:2]) < self.crop:
-                raise ValueError(f"{path} ({picture.shape[1]}x{picture.shape[0]}) is smaller "
+                raise ValueError(f"{name} ({picture.shape[1]}x{picture.shape[0]}) is smaller "
                                  f"than the {self.crop}x{self.crop} crop")
         self.channels = pictures[0].shape[2]
         self.grid = jpeg_grid(self.channels) if jpeg else self.scale

@@ -219,7 +219,8 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
         torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     train_set = RestorationDataset(
         images_folder(config.data.train), task, patch_size=config.data.patch_size,
-        channels=config.task.channels, repeat=config.data.repeat, seed=config.train.seed)
+        channels=config.task.channels, repeat=config.data.repeat, seed=config.train.seed,
+        synthetic=config.data.synthetic)
     _check_sizes(train_set.paths, config.data.patch_size * int(getattr(task, "scale", 1)),
                  "data.patch_size")
     if config.data.val_patch_size:
@@ -236,7 +237,8 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
         device_batches = DeviceBatches(
             train_set.paths, task, patch_size=config.data.patch_size,
             channels=config.task.channels, batch_size=place.batch, device=place.device,
-            seed=config.train.seed, rank=place.rank, world=place.world)
+            seed=config.train.seed, rank=place.rank, world=place.world,
+            synthetic=config.data.synthetic)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     pair = luma_chroma_pair(model, config, place.device)
     return TrainingParts(model, optimizer, scheduler, train_set, F.l1_loss, device_batches,

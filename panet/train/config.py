@@ -60,6 +60,7 @@ class DataSection:
     repeat: int = 1000               # training samples per image per epoch
     workers: int = -1                # data-loader processes; -1 picks from the CPU count
     pipeline: str = "loader"         # loader: CPU workers; device: batches made on the device
+    synthetic: int = 0               # dead-leaves pictures added to the training photos
 
 
 @dataclass
@@ -191,6 +192,9 @@ def _check_values(config: TrainConfig) -> None:
     if config.train.precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be {', '.join(PRECISIONS)}, got "
                           f"{config.train.precision!r}")
+    if config.data.synthetic < 0:
+        raise ConfigError(f"data.synthetic must be 0 or more pictures, got "
+                          f"{config.data.synthetic}")
     if config.data.pipeline not in ("loader", "device"):
         raise ConfigError(f"data.pipeline must be loader or device, got {config.data.pipeline!r}")
     if config.optim.schedule not in ("step", "cosine"):

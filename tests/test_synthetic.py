@@ -1,0 +1,96 @@
+"""Synthetic dead-leaves pictures (``data.synthetic``): what they look like, and that both
+training pipelines draw from the same pictures beside the photos."""
+
+import numpy as np
+import pytest
+
+from panet.data.datasets import Denoise, JPEGArtifacts, RestorationDataset, to_gray
+from panet.data.device_batches import DeviceBatches
+from panet.data.synthetic import dead_leaves, synthetic_pictures
+from panet.io import save_image
+from panet.train.config import ConfigError, build_config
+
+GRAY = 77   # the level of the one (flat) photo beside the synthetic pictures
+
+
+@pytest.fixture(scope="module")
+def flat_photo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("flat")
+    save_image(folder / "gray.png", np.full((80, 80, 3), GRAY / 255))
+    return folder
+
+
+def _colours(levels: np.ndarray) -> set[int]:
+    """The set of 24-bit colours of ``... x 3`` uint8-valued pixels."""
+    flat = np.asarray(levels, dtype=np.int64).reshape(-1, 3)
+    return set((flat[:, 0] << 16 | flat[:, 1] << 8 | flat[:, 2]).tolist())
+
+
+def test_pictures_are_flat_colours_with_sharp_edges_the_same_for_a_seed():
+    pictures = synthetic_pictures(3, seed=5)
+    assert all(p.shape == (256, 256, 3) and p.dtype == np.uint8 for p in pictures)
+    for picture in pictures:
+        steps = np.abs(np.diff(picture.astype(int), axis=1)).max(axis=2)
+        assert (steps == 0).mean() > 0.5      # mostly flat, unlike a photo
+        assert (steps > 100).mean() > 0.02    # and hard edges between the flats
+        # saturated colours: the chroma of uniform RGB, far beyond most photos' (~15)
+        r, g, b = np.moveaxis(picture.astype(float), 2, 0)
+        assert np.median(np.hypot(-0.1687 * r - 0.3313 * g + 0.5 * b,
+                                  0.5 * r - 0.4187 * g - 0.0813 * b)) > 30
+    # thin bars: some pixel differs from both its left and right neighbours in a flat run
+    bars = sum(int(((np.diff(p.astype(int), axis=0)[:-1] != 0).any(2) &
+                    (np.diff(p.astype(int), axis=0)[1:] != 0).any(2)).sum()) for p in pictures)
+    assert bars > 0
+    again = synthetic_pictures(3, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(pictures, again))
+    assert not np.array_equal(pictures[0], synthetic_pictures(1, seed=6)[0])
+    with pytest.raises(ValueError, match="at least 8 px"):
+        dead_leaves(4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=">= 0"):
+        synthetic_pictures(-1)
+
+
+def test_cpu_dataset_draws_the_synthetic_pictures_beside_the_photos(flat_photo):
+    dataset = RestorationDataset(flat_photo, Denoise(0), patch_size=24, repeat=40, seed=9,
+                                 synthetic=2)
+    assert len(dataset) == 3 * 40
+    allowed = _colours(np.concatenate([p.reshape(-1, 3) for p in synthetic_pictures(2, 9)]))
+    flat = drawn = 0
+    for item in range(len(dataset)):
+        target = np.round(dataset[item][1].numpy().transpose(1, 2, 0) * 255)
+        if np.all(target == GRAY):
+            flat += 1
+        else:   # a crop of one of the seed's pictures: no colour from anywhere else
+            assert _colours(target) <= allowed
+            drawn += 1
+    assert flat == 40 and drawn == 80   # each picture is drawn like a photo
+    without = RestorationDataset(flat_photo, Denoise(0), patch_size=24, repeat=40, seed=9)
+    assert len(without) == 40
+
+
+def test_gray_sets_see_the_pictures_luma(flat_photo):
+    dataset = RestorationDataset(flat_photo, Denoise(0), patch_size=24, repeat=1, seed=2,
+                                 channels=1, synthetic=1)
+    target = dataset[1][1].numpy()[0]
+    luma = np.round(to_gray(synthetic_pictures(1, 2)[0] / 255.0)[..., 0] * 255)
+    assert set(np.round(target * 255).ravel().tolist()) <= set(luma.ravel().tolist())
+
+
+def test_device_pipeline_draws_the_same_pictures_and_jpeg_codes_them(flat_photo):
+    batches = DeviceBatches(flat_photo, JPEGArtifacts(20, gray_y=False), patch_size=32,
+                            batch_size=64, seed=4, synthetic=1)
+    degraded, target = batches.batch(0)
+    targets = np.round(target.numpy().transpose(0, 2, 3, 1) * 255)
+    synthetic = [t for t in targets if not np.all(t == GRAY)]
+    assert 16 < len(synthetic) < 48   # one photo and one picture, drawn alike
+    allowed = _colours(synthetic_pictures(1, 4)[0])
+    assert all(_colours(t) <= allowed for t in synthetic)
+    coded = degraded.numpy().transpose(0, 2, 3, 1)
+    busy = [i for i, t in enumerate(targets) if not np.all(t == GRAY)]
+    assert np.abs(coded[busy] * 255 - targets[busy]).mean() > 1   # JPEG-coded, not copied
+
+
+@pytest.mark.parametrize("value", [-1, True, 2.5])
+def test_bad_counts_are_refused(value):
+    with pytest.raises(ConfigError, match="data.synthetic must be"):
+        build_config({"data": {"synthetic": value}})
