@@ -1,0 +1,98 @@
+"""Colour JPEG on drawn pictures rather than photos: does a colour JPEG model beat the
+decoder on flat colours, sharp edges and text?
+
+Two pictures: the bundled demo picture (``panet demo --task jpeg``) and a chart drawn here
+(panels, a bar chart, one-pixel grid lines and text), which no training set holds. Each is
+coded at the given qualities with the same degradation as ``panet eval``; each candidate
+``jpeg-color`` weights file (its colour network, paired with the shipped ``jpeg-y`` luma as
+``panet restore`` pairs them) restores it as the demo does (48-px tiles, consistent with the
+file), scored in RGB PSNR against the picture::
+
+    python benchmarks/jpeg_graphics.py OLD.safetensors NEW.safetensors --qualities 10,20,40
+
+The photos' own score is ``scripts/score_val.py`` and the offline-mini card; this is the
+drawn-picture check beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+from PIL import Image as PILImage, ImageDraw, ImageFont
+
+
+def chart_picture(width: int = 192, height: int = 144) -> np.ndarray:
+    """A small dashboard: header bar with white text, a bar chart in saturated colours on
+    one-pixel grid lines, labels, and a coloured legend (RGB uint8, always the same)."""
+    canvas = PILImage.new("RGB", (width, height), (246, 246, 242))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=11)
+    draw.rectangle((0, 0, width - 1, 17), fill=(31, 78, 160))
+    draw.text((5, 2), "Sales 2026 (units)", fill=(255, 255, 255), font=font)
+    left, bottom, top = 24, height - 22, 28
+    for level in range(5):
+        y = bottom - level * (bottom - top) // 4
+        draw.line((left, y, width - 60, y), fill=(200, 200, 200))
+        draw.text((3, y - 6), str(level * 25), fill=(40, 40, 40), font=font)
+    colours = [(220, 40, 40), (240, 160, 20), (40, 170, 60), (30, 120, 220), (150, 60, 190)]
+    values = [0.8, 0.55, 0.95, 0.35, 0.7]
+    for index, (colour, value) in enumerate(zip(colours, values)):
+        x = left + 6 + index * 22
+        draw.rectangle((x, bottom - int(value * (bottom - top)), x + 13, bottom), fill=colour)
+        draw.text((x + 3, bottom + 4), "QWERT"[index], fill=(20, 20, 20), font=font)
+    for index, colour in enumerate(colours):
+        y = 30 + index * 16
+        draw.ellipse((width - 54, y, width - 46, y + 8), fill=colour)
+        draw.text((width - 42, y - 2), f"item {index + 1}", fill=(20, 20, 20), font=font)
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("weights", nargs="+", help="jpeg-color colour networks: weights "
+                        "files or panet train checkpoints")
+    parser.add_argument("--qualities", default="10,20,40")
+    args = parser.parse_args(argv)
+
+    from panet.checkpoints import load_weights_file
+    from panet.degradations.jpeg_constraint import standard_grid
+    from panet.io import read_image, sample_image_path
+    from panet.metrics import psnr
+    from panet.models.composite import LumaChromaJPEG
+    from panet.pretrained import PRETRAINED, load_pretrained
+    from panet.restore import default_overlap, restore_pixels
+    from panet.tasks import for_images
+
+    luma = load_pretrained(next(e for e in PRETRAINED if e.name == "jpeg-y"))
+    try:
+        models = [LumaChromaJPEG(load_weights_file(path), luma).eval() for path in args.weights]
+    except ValueError as error:
+        print(f"jpeg_graphics: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    pictures = {"demo picture": read_image(sample_image_path()),
+                "chart": chart_picture().astype(np.float32) / 255}
+    spec = for_images("jpeg", channels=3)
+    # runs/NAME/model.safetensors is called NAME; other files by their own name
+    names = [os.path.basename(os.path.dirname(os.path.abspath(p)))
+             if os.path.basename(p) == "model.safetensors" else os.path.basename(p)
+             for p in args.weights]
+    print("| picture | quality | decoder | " + " | ".join(names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
+    for label, clean in pictures.items():
+        for quality in [int(q) for q in args.qualities.split(",")]:
+            degraded, _ = spec.degradation(quality)(clean, np.random.default_rng(0))
+            scores = [psnr(restore_pixels(model, degraded, task="jpeg", tile=48,
+                                          overlap=default_overlap(48),
+                                          jpeg_grid=standard_grid(quality),
+                                          consistent=True)[0], clean)
+                      for model in models]
+            print(f"| {label} | {quality} | {psnr(degraded, clean):.2f} | "
+                  + " | ".join(f"{s:.2f}" for s in scores) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
