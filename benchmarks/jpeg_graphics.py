@@ -3,12 +3,15 @@ decoder on flat colours, sharp edges and text?
 
 Two pictures: the bundled demo picture (``panet demo --task jpeg``) and a chart drawn here
 (panels, a bar chart, one-pixel grid lines and text), which no training set holds. Each is
-coded at the given qualities with the same degradation as ``panet eval``; each candidate
-``jpeg-color`` weights file (its colour network, paired with the shipped ``jpeg-y`` luma as
-``panet restore`` pairs them) restores it as the demo does (48-px tiles, consistent with the
-file), scored in RGB PSNR against the picture::
+coded at the given qualities with the same degradation as ``panet eval``. Each candidate
+``jpeg-color`` colour network (a weights file or a training checkpoint), paired with the
+shipped ``jpeg-y`` luma as ``panet restore`` pairs them (or with the ``--luma`` files),
+restores it as the demo does (48-px tiles, consistent with the file), scored in RGB PSNR
+against the picture::
 
     python benchmarks/jpeg_graphics.py OLD.safetensors NEW.safetensors --qualities 10,20,40
+    python benchmarks/jpeg_graphics.py C.safetensors C.safetensors --luma Y1.safetensors \
+        --luma Y2.safetensors
 
 The photos' own score is ``scripts/score_val.py`` and the offline-mini card; this is the
 drawn-picture check beside them.
@@ -54,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", nargs="+", help="jpeg-color colour networks: weights "
                         "files or panet train checkpoints")
+    parser.add_argument("--luma", action="append", default=None, metavar="FILE",
+                        help="a Y-channel JPEG model for the luma instead of the shipped "
+                        "jpeg-y; repeat it to give each weights file its own, in order")
     parser.add_argument("--qualities", default="10,20,40")
     args = parser.parse_args(argv)
 
@@ -66,19 +72,28 @@ def main(argv: list[str] | None = None) -> int:
     from panet.restore import default_overlap, restore_pixels
     from panet.tasks import for_images
 
-    luma = load_pretrained(next(e for e in PRETRAINED if e.name == "jpeg-y"))
+    luma_paths = args.luma or [None]
+    if len(luma_paths) not in (1, len(args.weights)):
+        parser.error("give one --luma, or one per weights file")
+    luma_paths = luma_paths * (len(args.weights) // len(luma_paths))
     try:
-        models = [LumaChromaJPEG(load_weights_file(path), luma).eval() for path in args.weights]
+        lumas = [load_weights_file(path) if path else
+                 load_pretrained(next(e for e in PRETRAINED if e.name == "jpeg-y"))
+                 for path in luma_paths]
+        models = [LumaChromaJPEG(load_weights_file(path), luma).eval()
+                  for path, luma in zip(args.weights, lumas)]
     except ValueError as error:
         print(f"jpeg_graphics: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
     pictures = {"demo picture": read_image(sample_image_path()),
                 "chart": chart_picture().astype(np.float32) / 255}
     spec = for_images("jpeg", channels=3)
-    # runs/NAME/model.safetensors is called NAME; other files by their own name
-    names = [os.path.basename(os.path.dirname(os.path.abspath(p)))
-             if os.path.basename(p) == "model.safetensors" else os.path.basename(p)
-             for p in args.weights]
+    def name(path: str) -> str:   # runs/NAME/model.safetensors is NAME; others as given
+        return os.path.basename(os.path.dirname(os.path.abspath(path))) \
+            if os.path.basename(path) == "model.safetensors" else path
+
+    names = [name(path) + (f" + {name(luma)}" if luma else "")
+             for path, luma in zip(args.weights, luma_paths)]
     print("| picture | quality | decoder | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
     for label, clean in pictures.items():
