@@ -36,7 +36,8 @@ def _sync(device: torch.device) -> None:
 
 def loader_batches(config, train: str, workers: int, device: torch.device):
     dataset = RestorationDataset(train, make_task(config), patch_size=config.data.patch_size,
-                                 channels=config.task.channels, repeat=config.data.repeat)
+                                 channels=config.task.channels, repeat=config.data.repeat,
+                                 seed=config.train.seed, synthetic=config.data.synthetic)
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.train.batch_size,
                                          shuffle=True, num_workers=workers, drop_last=True,
                                          pin_memory=device.type == "cuda",
@@ -49,7 +50,8 @@ def loader_batches(config, train: str, workers: int, device: torch.device):
 def device_batches(config, train: str, device: torch.device):
     return DeviceBatches(train, make_task(config), patch_size=config.data.patch_size,
                          channels=config.task.channels, batch_size=config.train.batch_size,
-                         device=device).batches()
+                         device=device, seed=config.train.seed,
+                         synthetic=config.data.synthetic).batches()
 
 
 def rate(batches, count: int, device: torch.device, step=None) -> float:

@@ -14,7 +14,8 @@ against the picture::
         --luma Y2.safetensors
 
 The photos' own score is ``scripts/score_val.py`` and the offline-mini card; this is the
-drawn-picture check beside them.
+drawn-picture check beside them. The chart's text is drawn with Pillow's own font, so its
+scores can differ a little between Pillow builds.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from panet.io import read_image, sample_image_path
     from panet.metrics import psnr
     from panet.models.composite import LumaChromaJPEG
-    from panet.pretrained import PRETRAINED, load_pretrained
+    from panet.pretrained import load_pretrained, pretrained_entry
     from panet.restore import default_overlap, restore_pixels
     from panet.tasks import for_images
 
@@ -77,9 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give one --luma, or one per weights file")
     luma_paths = luma_paths * (len(args.weights) // len(luma_paths))
     try:
-        lumas = [load_weights_file(path) if path else
-                 load_pretrained(next(e for e in PRETRAINED if e.name == "jpeg-y"))
-                 for path in luma_paths]
+        qualities = [int(q) for q in args.qualities.split(",")]
+    except ValueError:
+        parser.error(f"--qualities takes whole numbers, got {args.qualities!r}")
+    shipped_luma = pretrained_entry("jpeg-y")
+    if shipped_luma is None and None in luma_paths:
+        parser.error("no shipped jpeg-y weights: give --luma")
+    try:
+        shipped = load_pretrained(shipped_luma) if None in luma_paths else None
+        lumas = [load_weights_file(path) if path else shipped for path in luma_paths]
         models = [LumaChromaJPEG(load_weights_file(path), luma).eval()
                   for path, luma in zip(args.weights, lumas)]
     except ValueError as error:
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| picture | quality | decoder | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
     for label, clean in pictures.items():
-        for quality in [int(q) for q in args.qualities.split(",")]:
+        for quality in qualities:
             degraded, _ = spec.degradation(quality)(clean, np.random.default_rng(0))
             scores = [psnr(restore_pixels(model, degraded, task="jpeg", tile=48,
                                           overlap=default_overlap(48),

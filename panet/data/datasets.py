@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from panet.degradations import add_gaussian_noise, imresize, jpeg_roundtrip, mosaic, to_levels
 from panet.data.synthetic import synthetic_pictures
+from panet.degradations import add_gaussian_noise, imresize, jpeg_roundtrip, mosaic, to_levels
 from panet.io import FORMATS, read_image
 from panet.metrics import quantize, rgb_to_y
 
@@ -194,8 +194,8 @@ class RestorationDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
-        self.synthetic = [training_levels(p, channels)
-                          for p in synthetic_pictures(synthetic, seed)]
+        self._synthetic_levels = [training_levels(p, channels)
+                                  for p in synthetic_pictures(synthetic, seed)]
         self.names = self.paths + [f"synthetic picture {k}" for k in range(synthetic)]
 
     def __len__(self) -> int:
@@ -207,7 +207,7 @@ class RestorationDataset(Dataset):
 
     def _image(self, index: int) -> np.ndarray:
         if index >= len(self.paths):
-            return self.synthetic[index - len(self.paths)].astype(np.float32) / 255.0
+            return self._synthetic_levels[index - len(self.paths)].astype(np.float32) / 255.0
         levels = self._cache.get(index) if self._cache is not None else None
         if levels is None:
             levels = training_levels(self.paths[index], self.channels)

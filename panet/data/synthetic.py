@@ -69,4 +69,6 @@ def synthetic_pictures(count: int, seed: int = 0,
     machine: the CPU loader and the device pipeline train on identical pictures."""
     if count < 0:
         raise ValueError(f"the number of synthetic pictures must be >= 0, got {count}")
-    return [dead_leaves(size, np.random.default_rng([int(seed), 7, k])) for k in range(count)]
+    # a spawn key of its own: no other draw in the project (crops, noise) shares the stream
+    return [dead_leaves(size, np.random.default_rng(np.random.SeedSequence(
+        int(seed), spawn_key=(0x5D1E, k)))) for k in range(count)]

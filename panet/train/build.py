@@ -25,6 +25,7 @@ from torch import nn
 
 from panet.data.datasets import RestorationDataset
 from panet.data.device_batches import DeviceBatches
+from panet.data.synthetic import SYNTHETIC_SIZE
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
 from panet.hardware import autocast_dtype as hardware_autocast_dtype
 from panet.hardware import available_device
@@ -221,8 +222,11 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
         images_folder(config.data.train), task, patch_size=config.data.patch_size,
         channels=config.task.channels, repeat=config.data.repeat, seed=config.train.seed,
         synthetic=config.data.synthetic)
-    _check_sizes(train_set.paths, config.data.patch_size * int(getattr(task, "scale", 1)),
-                 "data.patch_size")
+    crop = config.data.patch_size * int(getattr(task, "scale", 1))
+    _check_sizes(train_set.paths, crop, "data.patch_size")
+    if config.data.synthetic and crop > SYNTHETIC_SIZE:
+        raise ConfigError(f"data.synthetic pictures are {SYNTHETIC_SIZE} px, smaller than the "
+                          f"{crop}x{crop} crops that data.patch_size asks for")
     if config.data.val_patch_size:
         from panet.data.datasets import find_images
 

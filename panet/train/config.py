@@ -192,6 +192,8 @@ def _check_values(config: TrainConfig) -> None:
     if config.train.precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be {', '.join(PRECISIONS)}, got "
                           f"{config.train.precision!r}")
+    if config.train.seed < 0:
+        raise ConfigError(f"train.seed must be 0 or more, got {config.train.seed}")
     if config.data.synthetic < 0:
         raise ConfigError(f"data.synthetic must be 0 or more pictures, got "
                           f"{config.data.synthetic}")
