@@ -65,8 +65,9 @@ def dead_leaves(size: int, rng: np.random.Generator, shapes: int | None = None) 
 
 def synthetic_pictures(count: int, seed: int = 0,
                        size: int = SYNTHETIC_SIZE) -> list[np.ndarray]:
-    """``count`` dead-leaves pictures (RGB uint8), the same for the same ``seed`` on every
-    machine: the CPU loader and the device pipeline train on identical pictures."""
+    """``count`` dead-leaves pictures (RGB uint8), the same for the same ``seed`` (and
+    Pillow's rasteriser): the CPU loader and the device pipeline train on identical
+    pictures."""
     if count < 0:
         raise ValueError(f"the number of synthetic pictures must be >= 0, got {count}")
     # a spawn key of its own: no other draw in the project (crops, noise) shares the stream

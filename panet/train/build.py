@@ -25,8 +25,8 @@ from torch import nn
 
 from panet.data.datasets import RestorationDataset
 from panet.data.device_batches import DeviceBatches
-from panet.data.synthetic import SYNTHETIC_SIZE
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
+from panet.data.synthetic import SYNTHETIC_SIZE
 from panet.hardware import autocast_dtype as hardware_autocast_dtype
 from panet.hardware import available_device
 from panet.models import create_model
