@@ -27,7 +27,7 @@ from panet.io import FORMATS, read_image
 from panet.metrics import quantize, rgb_to_y
 
 __all__ = ["Denoise", "Demosaic", "JPEGArtifacts", "SuperResolution", "RestorationDataset",
-           "find_images", "to_gray", "dihedral", "training_levels"]
+           "find_images", "to_gray", "dihedral", "training_levels", "synthetic_training_levels"]
 
 #: A training level: fixed, a (low, high) range drawn uniformly, or a list drawn from.
 LevelSpec = float | tuple[float, float] | Sequence[float]
@@ -129,6 +129,14 @@ def training_levels(path: str | np.ndarray, channels: int) -> np.ndarray:
     return np.round(image * 255).astype(np.uint8)
 
 
+def synthetic_training_levels(count: int, seed: int,
+                              channels: int) -> tuple[list[str], list[np.ndarray]]:
+    """Names and pixels (as :func:`training_levels` gives photos) of the ``count``
+    dead-leaves pictures of ``seed`` (:mod:`panet.data.synthetic`), for both pipelines."""
+    return ([f"synthetic picture {k}" for k in range(count)],
+            [training_levels(p, channels) for p in synthetic_pictures(count, seed)])
+
+
 def dihedral(image, index: int, *, axes: tuple[int, int] = (0, 1), inverse: bool = False):
     """One of the 8 flips/rotations of a numpy array or a tensor over its (row, column)
     ``axes``: bit 4 of ``index`` transposes, bit 2 flips the rows, bit 1 the columns, in
@@ -194,9 +202,8 @@ class RestorationDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
-        self._synthetic_levels = [training_levels(p, channels)
-                                  for p in synthetic_pictures(synthetic, seed)]
-        self.names = self.paths + [f"synthetic picture {k}" for k in range(synthetic)]
+        names, self._synthetic_levels = synthetic_training_levels(synthetic, seed, channels)
+        self.names = self.paths + names
 
     def __len__(self) -> int:
         return len(self.names) * self.repeat

@@ -40,8 +40,7 @@ import torch
 from PIL import Image as PILImage
 
 from panet.data.datasets import (Demosaic, Denoise, JPEGArtifacts, SuperResolution,
-                                 find_images, training_levels)
-from panet.data.synthetic import synthetic_pictures
+                                 find_images, synthetic_training_levels, training_levels)
 from panet.degradations import add_gaussian_noise, imresize, mosaic
 from panet.degradations._arrays import to_levels
 from panet.degradations.jpeg import jpeg_bytes
@@ -144,9 +143,9 @@ class DeviceBatches:
         self.scale = int(task.scale)
         self.crop = self.patch_size * self.scale
         self.paths = find_images(images)
-        pictures = [training_levels(source, channels) for source in
-                    self.paths + synthetic_pictures(synthetic, self.seed)]
-        names = self.paths + [f"synthetic picture {k}" for k in range(synthetic)]
+        names, drawn = synthetic_training_levels(synthetic, self.seed, channels)
+        pictures = [training_levels(path, channels) for path in self.paths] + drawn
+        names = self.paths + names
         jpeg = isinstance(task, JPEGArtifacts)
         if jpeg and task.gray_y:   # the paper's CAR target: the rounded BT.601 Y of the photo
             pictures = [np.round(rgb_to_y(p)).astype(np.uint8) if p.shape[2] == 3 else p
