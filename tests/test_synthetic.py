@@ -4,10 +4,12 @@ training pipelines draw from the same pictures beside the photos."""
 import numpy as np
 import pytest
 
-from panet.data.datasets import Denoise, JPEGArtifacts, RestorationDataset, dihedral, to_gray
+from panet.data.datasets import (Denoise, JPEGArtifacts, RestorationDataset, SuperResolution,
+                                 dihedral, to_gray)
 from panet.data.device_batches import DeviceBatches
 from panet.data.synthetic import dead_leaves, synthetic_pictures
 from panet.io import save_image
+from panet.metrics import rgb_to_y
 from panet.train.config import ConfigError, build_config
 
 GRAY = 77   # the level of the one (flat) photo beside the synthetic pictures
@@ -144,3 +146,39 @@ def test_training_gets_the_configured_pictures_and_refuses_too_large_crops(flat_
     big = _config(large, pipeline, synthetic=1, patch_size=280, val_patch_size=0)
     with pytest.raises(ConfigError, match="data.synthetic pictures are 256 px"):
         build_parts(big, Distribution.from_environment(big))   # the photo holds 280 px
+
+
+def _is_block_of(crop: np.ndarray, picture: np.ndarray) -> bool:
+    """Whether the 2-D ``crop`` is a block of the 2-D ``picture`` under one of its 8
+    flips/rotations."""
+    windows = np.lib.stride_tricks.sliding_window_view(picture, crop.shape)
+    return any((windows == dihedral(crop[..., None], k, inverse=True)[..., 0]).all(
+        axis=(2, 3)).any() for k in range(8))
+
+
+def test_device_pipeline_gives_gray_jpeg_the_pictures_rounded_luma(flat_photo):
+    batches = DeviceBatches(flat_photo, JPEGArtifacts(20, gray_y=True), patch_size=24,
+                            batch_size=32, seed=3, synthetic=1)
+    _, target = batches.batch(0)
+    assert target.shape[1] == 1
+    luma = np.round(rgb_to_y(synthetic_pictures(1, 3)[0]))[..., 0]   # the paper's CAR target
+    drawn = [np.round(t[0] * 255) for t in target.numpy()]
+    drawn = [t for t in drawn if len(np.unique(t)) > 1]   # the photo is one flat level
+    assert len(drawn) > 8
+    assert all(_is_block_of(t, luma) for t in drawn)
+
+
+def test_device_pipeline_gives_super_resolution_the_pictures_as_targets(flat_photo):
+    batches = DeviceBatches(flat_photo, SuperResolution(2), patch_size=16,
+                            batch_size=32, seed=6, synthetic=1)
+    small, target = batches.batch(0)
+    assert small.shape[-1] == 16 and target.shape[-1] == 32
+    def packed(levels):   # one 24-bit number per pixel, to match whole colours
+        levels = np.asarray(levels, dtype=np.int64)
+        return levels[..., 0] << 16 | levels[..., 1] << 8 | levels[..., 2]
+
+    picture = packed(synthetic_pictures(1, 6)[0])
+    drawn = [np.round(t.transpose(1, 2, 0) * 255) for t in target.numpy()]
+    drawn = [packed(t) for t in drawn if not np.all(t == GRAY)]
+    assert len(drawn) > 8
+    assert all(_is_block_of(t, picture) for t in drawn)
