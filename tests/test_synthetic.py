@@ -44,6 +44,14 @@ def _one_pixel_runs(picture: np.ndarray, length: int = 12) -> int:
     return int(run.sum())
 
 
+def _is_block_of(crop: np.ndarray, picture: np.ndarray) -> bool:
+    """Whether the 2-D ``crop`` is a block of the 2-D ``picture`` under one of its 8
+    flips/rotations."""
+    windows = np.lib.stride_tricks.sliding_window_view(picture, crop.shape)
+    return any((windows == dihedral(crop[..., None], k, inverse=True)[..., 0]).all(
+        axis=(2, 3)).any() for k in range(8))
+
+
 def test_pictures_are_flat_colours_with_sharp_edges_the_same_for_a_seed():
     pictures = synthetic_pictures(3, seed=5)
     assert all(p.shape == (256, 256, 3) and p.dtype == np.uint8 for p in pictures)
@@ -92,10 +100,7 @@ def test_gray_sets_see_the_pictures_luma(flat_photo):
     target = np.round(dataset[1][1].numpy()[0] * 255)
     luma = np.round(to_gray(synthetic_pictures(1, 2)[0] / 255.0)[..., 0] * 255)
     assert not np.all(target == GRAY) and len(np.unique(target)) > 1   # not the photo
-    # the crop is a block of the picture's luma, under one of the 8 flips/rotations
-    windows = np.lib.stride_tricks.sliding_window_view(luma, (24, 24))
-    assert any((windows == dihedral(target[..., None], k, inverse=True)[..., 0]).all(
-        axis=(2, 3)).any() for k in range(8))
+    assert _is_block_of(target, luma)
 
 
 def test_device_pipeline_draws_the_same_pictures_and_jpeg_codes_them(flat_photo):
@@ -146,14 +151,6 @@ def test_training_gets_the_configured_pictures_and_refuses_too_large_crops(flat_
     big = _config(large, pipeline, synthetic=1, patch_size=280, val_patch_size=0)
     with pytest.raises(ConfigError, match="data.synthetic pictures are 256 px"):
         build_parts(big, Distribution.from_environment(big))   # the photo holds 280 px
-
-
-def _is_block_of(crop: np.ndarray, picture: np.ndarray) -> bool:
-    """Whether the 2-D ``crop`` is a block of the 2-D ``picture`` under one of its 8
-    flips/rotations."""
-    windows = np.lib.stride_tricks.sliding_window_view(picture, crop.shape)
-    return any((windows == dihedral(crop[..., None], k, inverse=True)[..., 0]).all(
-        axis=(2, 3)).any() for k in range(8))
 
 
 def test_device_pipeline_gives_gray_jpeg_the_pictures_rounded_luma(flat_photo):
