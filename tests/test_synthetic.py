@@ -22,10 +22,16 @@ def flat_photo(tmp_path_factory):
     return folder
 
 
+def _packed(levels: np.ndarray) -> np.ndarray:
+    """``... x 3`` uint8-valued pixels as one 24-bit number each (``...``), to match whole
+    colours."""
+    levels = np.asarray(levels, dtype=np.int64)
+    return levels[..., 0] << 16 | levels[..., 1] << 8 | levels[..., 2]
+
+
 def _colours(levels: np.ndarray) -> set[int]:
     """The set of 24-bit colours of ``... x 3`` uint8-valued pixels."""
-    flat = np.asarray(levels, dtype=np.int64).reshape(-1, 3)
-    return set((flat[:, 0] << 16 | flat[:, 1] << 8 | flat[:, 2]).tolist())
+    return set(_packed(levels).reshape(-1).tolist())
 
 
 def _one_pixel_runs(picture: np.ndarray, length: int = 12) -> int:
@@ -170,12 +176,8 @@ def test_device_pipeline_gives_super_resolution_the_pictures_as_targets(flat_pho
                             batch_size=32, seed=6, synthetic=1)
     small, target = batches.batch(0)
     assert small.shape[-1] == 16 and target.shape[-1] == 32
-    def packed(levels):   # one 24-bit number per pixel, to match whole colours
-        levels = np.asarray(levels, dtype=np.int64)
-        return levels[..., 0] << 16 | levels[..., 1] << 8 | levels[..., 2]
-
-    picture = packed(synthetic_pictures(1, 6)[0])
+    picture = _packed(synthetic_pictures(1, 6)[0])
     drawn = [np.round(t.transpose(1, 2, 0) * 255) for t in target.numpy()]
-    drawn = [packed(t) for t in drawn if not np.all(t == GRAY)]
+    drawn = [_packed(t) for t in drawn if not np.all(t == GRAY)]
     assert len(drawn) > 8
     assert all(_is_block_of(t, picture) for t in drawn)
