@@ -40,7 +40,7 @@ STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu0-{name}-b
                  f"cpu8-{name}", f"cpu9-{name}", f"cpu10-{name}", f"cpu11-{name}-branch",
                  f"cpu11-{name}", f"gpu6-{name}", f"gpu7-{name}", f"cpu12-{name}",
                  f"cpu13-{name}", f"cpu14-{name}", f"cpu15-{name}",
-                 f"cpu16-{name}-branch", f"cpu16-{name}"]
+                 f"cpu16-{name}-branch", f"cpu16b-{name}-branch", f"cpu16-{name}"]
           for name in GAPS}
 #: How a stage trained with ``model.luma_from`` is labelled: its validation PSNR is the
 #: two-part model's (another quantity than the colour network's alone), so the fit uses
