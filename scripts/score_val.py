@@ -51,6 +51,9 @@ def main() -> None:
                         "data.val_patch_size)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override the configuration, as panet train --set (e.g. "
+                        "task.sigma=15 to score one noise level)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: score under bfloat16 autocast on the CPU (does a model "
                         "trained in bfloat16 lean on its rounding?)")
@@ -61,6 +64,7 @@ def main() -> None:
         raw = yaml.safe_load(handle)
     overrides = [f"data.val={args.val}"]
     overrides += [f"data.val_patch_size={args.crop}"] if args.crop else []
+    overrides += args.set
 
     def scored(path: str) -> nn.Module:   # with model.luma_from: the pair that ships
         network = load_source(path)
@@ -72,7 +76,7 @@ def main() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
             scores = {path: round(validation_psnr(Tiled(scored(path), args.tile), config), 4)
                       for path in args.weights}
-    except ValueError as error:   # a bad option, weights file or model.luma_from
+    except ValueError as error:   # a bad option or --set, weights file or model.luma_from
         raise SystemExit(f"error: {str(error).splitlines()[0]}") from None
     print(json.dumps(scores, indent=1))
 
