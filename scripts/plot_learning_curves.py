@@ -14,6 +14,10 @@ train_on_device.py), which assumes that a gain on the validation crops is the sa
 offline-mini. It is a rough reading of a short curve, not a promise. A stage trained with
 ``model.luma_from`` (colour JPEG as the pair that ships) validated another quantity than the
 stages before it: it is labelled "(pair)", and the fit uses only points scored like the last.
+A stage that trained (and so validated) on other noise levels or JPEG qualities than its
+shipped configuration is labelled "(other levels)" and left out of the fit; its
+``rescored.jsonl``, where present, holds its checkpoints scored on the configuration's own
+levels (``scripts/score_val.py``, same crops), which are drawn and fitted instead.
 """
 
 from __future__ import annotations
@@ -40,46 +44,76 @@ STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu0-{name}-b
                  f"cpu8-{name}", f"cpu9-{name}", f"cpu10-{name}", f"cpu11-{name}-branch",
                  f"cpu11-{name}", f"gpu6-{name}", f"gpu7-{name}", f"cpu12-{name}",
                  f"cpu13-{name}", f"cpu14-{name}", f"cpu15-{name}",
-                 f"cpu16-{name}-branch", f"cpu16b-{name}-branch", f"cpu16-{name}"]
+                 f"cpu16-{name}-branch", f"cpu16b-{name}-branch", f"cpu16-{name}",
+                 f"cpu17-{name}-branch", f"cpu17-{name}"]
           for name in GAPS}
 #: How a stage trained with ``model.luma_from`` is labelled: its validation PSNR is the
 #: two-part model's (another quantity than the colour network's alone), so the fit uses
 #: only the points scored as the last stage was.
 PAIR = " (pair)"
+#: How a stage validated on other levels than its shipped configuration's is labelled.
+OTHER_LEVELS = " (other levels)"
+#: The task keys that set the validation crops' degradation levels.
+LEVEL_KEYS = ("sigma", "quality", "pattern", "scale")
+
+
+def read_yaml(path: str) -> dict:
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
 
 
 def trained_as_pair(folder: str) -> bool:
     """Whether the stage in ``folder`` validated a two-part JPEG model (``model.luma_from``
     in its config.yaml)."""
-    path = os.path.join(folder, "config.yaml")
+    return bool((read_yaml(os.path.join(folder, "config.yaml")).get("model") or {})
+                .get("luma_from"))
+
+
+def validated_other_levels(folder: str, shipped_config: str) -> bool:
+    """Whether the stage in ``folder`` validated other levels (``task.sigma``, ...) than
+    ``shipped_config`` sets."""
+    stage = read_yaml(os.path.join(folder, "config.yaml")).get("task") or {}
+    shipped = read_yaml(shipped_config).get("task") or {}
+    return bool(stage) and any(key in shipped and stage.get(key) != shipped[key]
+                               for key in LEVEL_KEYS)
+
+
+def read_records(path: str) -> list[dict]:
     if not os.path.exists(path):
-        return False
+        return []
     with open(path, encoding="utf-8") as handle:
-        return bool(((yaml.safe_load(handle) or {}).get("model") or {}).get("luma_from"))
+        return [json.loads(line) for line in handle if line.strip()]
 
 
-def curve(folders: list[str]) -> list[tuple[int, float, str]]:
+def curve(folders: list[str], shipped_config: str = "") -> list[tuple[int, float, str]]:
     """(cumulative iteration, val PSNR, stage) over all stages of one model (branches
     included, marked by their folder name)."""
     points, offset = [], 0
     for folder in folders:
-        path = os.path.join(folder, "metrics.jsonl")
-        if not os.path.exists(path):
+        records = read_records(os.path.join(folder, "metrics.jsonl"))
+        if not records:
             continue
-        with open(path, encoding="utf-8") as handle:
-            records = [json.loads(line) for line in handle if line.strip()]
+        length = max(r["iteration"] for r in records)
         label = os.path.basename(folder) + (PAIR if trained_as_pair(folder) else "")
+        if shipped_config and validated_other_levels(folder, shipped_config):
+            points += [(offset + r["iteration"], r["val_psnr"], label + OTHER_LEVELS)
+                       for r in records if "val_psnr" in r]
+            records = read_records(os.path.join(folder, "rescored.jsonl"))
+            label += " (rescored)"
         points += [(offset + r["iteration"], r["val_psnr"], label)
                    for r in records if "val_psnr" in r]
         if not folder.endswith("-branch"):
-            offset += max((r["iteration"] for r in records), default=0)
+            offset += length
     return points
 
 
 def fitted_points(drawn: list[tuple[int, float, str]]) -> list[tuple[int, float, str]]:
     """The points the fit uses: the shipped stages' (no branches), scored as the last one
-    was (the two-part model's PSNR, or the network's alone)."""
-    points = [p for p in drawn if "-branch" not in p[2]]
+    was (the two-part model's PSNR, or the network's alone), none validated on other
+    levels than the configuration's."""
+    points = [p for p in drawn if "-branch" not in p[2] and OTHER_LEVELS not in p[2]]
     if not points:
         return points
     pair = points[-1][2].endswith(PAIR)
@@ -100,6 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", default="docs/training-logs")
     parser.add_argument("--out", default="docs/images/learning-curves.png")
+    parser.add_argument("--configs", default="configs/shipped",
+                        help="the shipped configurations (their task levels)")
     parser.add_argument("--gap", action="append", default=[], metavar="NAME=DB",
                         help="dB a model still lacks on offline-mini (overrides GAPS)")
     args = parser.parse_args()
@@ -116,12 +152,14 @@ def main() -> None:
     rows = ["| model | iterations so far | last validation PSNR | lacks on offline-mini | "
             "dB per 10× iterations (fit) | iterations the fit needs |", "|---|---|---|---|---|---|"]
     for axis, name in zip(axes.flat, sorted(STAGES)):
-        drawn = curve([os.path.join(args.logs, s) for s in STAGES[name]])
+        drawn = curve([os.path.join(args.logs, s) for s in STAGES[name]],
+                      os.path.join(args.configs, f"{name}.yaml"))
         points = fitted_points(drawn)
         for stage in dict.fromkeys(s for _, _, s in drawn):
             mine = [(i, p) for i, p, s in drawn if s == stage]
             axis.plot([max(i, 1) for i, _ in mine], [p for _, p in mine],
-                      "x--" if "-branch" in stage else "o-", ms=3, label=stage)
+                      "x--" if "-branch" in stage else "+:" if OTHER_LEVELS in stage else "o-",
+                      ms=3, label=stage)
         line = fit(points)
         done = points[-1][0] if points else 0
         needed = "—"
