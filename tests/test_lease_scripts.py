@@ -86,6 +86,48 @@ def test_a_stage_trained_as_the_pair_is_fitted_apart(curves, tmp_path):
     assert [i for i, _, _ in curves.fitted_points(drawn[:4])] == [0, 100]
 
 
+def test_a_stage_validated_on_other_levels_is_replaced_by_its_rescored_points(curves, tmp_path):
+    """A run validates on the levels it trains on: a stage trained on a list of noise levels
+    scored other noise than its configuration's, so its own records are drawn apart and left
+    out of the fit, and its rescored.jsonl (the configuration's levels) stands in."""
+    import json
+
+    import yaml
+
+    def write(path, records):
+        with open(path, "w") as handle:
+            handle.writelines(json.dumps({"iteration": i, "val_psnr": p}) + "\n"
+                              for i, p in records)
+
+    def stage(name, records, sigma, rescored=None):
+        os.makedirs(tmp_path / name)
+        write(tmp_path / name / "metrics.jsonl", records)
+        with open(tmp_path / name / "config.yaml", "w") as handle:
+            yaml.safe_dump({"task": {"type": "denoise", "sigma": sigma, "clip": True}}, handle)
+        if rescored is not None:
+            write(tmp_path / name / "rescored.jsonl", rescored)
+
+    shipped = tmp_path / "shipped.yaml"
+    shipped.write_text("task: {type: denoise, sigma: [0, 75], clip: true}\n")
+    stage("a", [(0, 30.0), (100, 31.0)], [0, 75])
+    stage("b", [(0, 33.0), (60, 32.0)], [0, 25, 25, 50], rescored=[(0, 31.0), (60, 31.2)])
+    stage("c", [(0, 31.2), (30, 31.4)], [0, 75])
+    folders = [str(tmp_path / s) for s in ("a", "b", "c")]
+    drawn = curves.curve(folders, str(shipped))
+    assert [(i, p, s) for i, p, s in drawn] == [
+        (0, 30.0, "a"), (100, 31.0, "a"), (100, 33.0, "b (other levels)"),
+        (160, 32.0, "b (other levels)"), (100, 31.0, "b (rescored)"), (160, 31.2, "b (rescored)"),
+        (160, 31.2, "c"), (190, 31.4, "c")]
+    assert [(i, p) for i, p, _ in curves.fitted_points(drawn)] == [
+        (0, 30.0), (100, 31.0), (100, 31.0), (160, 31.2), (160, 31.2), (190, 31.4)]
+    # without rescored points the stage still counts its iterations, and nothing of it is fitted
+    os.remove(tmp_path / "b" / "rescored.jsonl")
+    drawn = curves.curve(folders, str(shipped))
+    assert [i for i, _, _ in curves.fitted_points(drawn)] == [0, 100, 160, 190]
+    # without the shipped configuration every stage is taken as it is (the old behaviour)
+    assert [s for _, _, s in curves.curve(folders)].count("b") == 2
+
+
 def test_the_colour_jpeg_run_trains_beside_the_latest_luma_weights(lease, tmp_path):
     """jpeg-color trains as the pair with jpeg-y (model.luma_from): a second call pairs it
     with the jpeg-y weights the first call left, else with the shipped file, by a path
