@@ -23,7 +23,6 @@ levels (``scripts/score_val.py``, same crops), which are drawn and fitted instea
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -32,7 +31,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_on_device import GAPS  # noqa: E402
+from train_on_device import GAPS, read_log  # noqa: E402
 
 #: model -> its training stages in order (folders under --logs; missing ones are skipped).
 #: A folder ending in "-branch" is a run that started where the stages before it ended but
@@ -80,19 +79,12 @@ def validated_other_levels(folder: str, shipped_config: str) -> bool:
                                for key in LEVEL_KEYS)
 
 
-def read_records(path: str) -> list[dict]:
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def curve(folders: list[str], shipped_config: str = "") -> list[tuple[int, float, str]]:
     """(cumulative iteration, val PSNR, stage) over all stages of one model (branches
     included, marked by their folder name)."""
     points, offset = [], 0
     for folder in folders:
-        records = read_records(os.path.join(folder, "metrics.jsonl"))
+        records = read_log(folder)
         if not records:
             continue
         length = max(r["iteration"] for r in records)
@@ -100,7 +92,7 @@ def curve(folders: list[str], shipped_config: str = "") -> list[tuple[int, float
         if shipped_config and validated_other_levels(folder, shipped_config):
             points += [(offset + r["iteration"], r["val_psnr"], label + OTHER_LEVELS)
                        for r in records if "val_psnr" in r]
-            records = read_records(os.path.join(folder, "rescored.jsonl"))
+            records = read_log(folder, "rescored.jsonl")
             label += " (rescored)"
         points += [(offset + r["iteration"], r["val_psnr"], label)
                    for r in records if "val_psnr" in r]

@@ -69,8 +69,9 @@ def start_weights(name: str, init: str | None) -> str:
     return os.path.join(ROOT, "panet", "weights", f"{name}.safetensors")
 
 
-def read_log(folder: str) -> list[dict]:
-    path = os.path.join(folder, "metrics.jsonl")
+def read_log(folder: str, name: str = "metrics.jsonl") -> list[dict]:
+    """The JSON records of a run's log (``name`` in ``folder``); [] where it has none."""
+    path = os.path.join(folder, name)
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8") as handle:
