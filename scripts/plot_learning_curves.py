@@ -142,7 +142,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, 4, figsize=(16, 7.5))
+    figure, axes = plt.subplots(2, 4, figsize=(18, 9))
     rows = ["| model | iterations so far | last validation PSNR | lacks on offline-mini | "
             "dB per 10× iterations (fit) | iterations the fit needs |", "|---|---|---|---|---|---|"]
     for axis, name in zip(axes.flat, sorted(STAGES)):
@@ -177,7 +177,9 @@ def main() -> None:
         axis.set_xlabel("iterations (all stages)")
         axis.set_ylabel("validation PSNR (dB)")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        # many stages: two columns, see-through, so the legend hides less of the curves
+        handles = axis.get_legend_handles_labels()[0]
+        axis.legend(fontsize=6, ncol=2 if len(handles) > 10 else 1, framealpha=0.5)
     figure.suptitle("Shipped models: PSNR on the held-out validation crops while training")
     figure.tight_layout()
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
