@@ -90,6 +90,10 @@ def _ddp_worker(rank, world, init_file, batch, out_file):
                batch[1][rank * half:(rank + 1) * half], None)
     if rank == 0:
         torch.save([p.detach() for p in model.parameters()], out_file)
+    # both ranks leave together: twice in a row on 2026-11-28 rank 1 aborted in gloo
+    # ("terminate called without an active exception"), probably tearing its group down
+    # while rank 0 was still saving (not reproduced in 25 runs since)
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
