@@ -112,9 +112,26 @@ def train_command(name: str, seconds: float, args, pipeline: str = "device"
                "--set", f"data.train={args.train}", "--set", f"data.val={args.val}",
                "--set", f"train.seed={args.seed}"] + \
         (["--set", f"model.luma_from={luma}"] if luma else [])
+    # per-model overrides come last, so they win over the defaults above
+    extra = [item for model, item in getattr(args, "model_set", None) or [] if model == name]
+    for item in extra:
+        command += ["--set", item]
     return command, {"init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline,
-                     "seed": args.seed,
+                     "seed": args.seed, **({"set": extra} if extra else {}),
                      **({"luma_from": os.path.relpath(luma, ROOT)} if luma else {})}
+
+
+def model_override(text: str) -> tuple[str, str]:
+    """``NAME:KEY=VALUE`` as (NAME, ``KEY=VALUE``), for ``--set``.
+
+    >>> model_override("denoise-gray:task.sigma=[0,30,30,50]")
+    ('denoise-gray', 'task.sigma=[0,30,30,50]')
+    """
+    name, sep, item = text.partition(":")
+    if not sep or name not in GAPS or "=" not in item:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME:KEY=VALUE with NAME one of {', '.join(GAPS)}")
+    return name, item
 
 
 def start_one(name: str, seconds: float, args,
@@ -199,6 +216,9 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=30.0,
                         help="seconds a run may overrun its share before it is stopped")
     parser.add_argument("--bundle", help="also pack the results into tar files here")
+    parser.add_argument("--set", dest="model_set", action="append", type=model_override,
+                        metavar="NAME:KEY=VALUE", help="a panet train --set for one model's "
+                        "run only (repeatable), e.g. 'denoise-gray:task.sigma=[0,30,30,50]'")
     args = parser.parse_args()
     names = sorted(GAPS, key=GAPS.get, reverse=True)
     if args.only:

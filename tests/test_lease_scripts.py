@@ -151,3 +151,24 @@ def test_the_colour_jpeg_run_trains_beside_the_latest_luma_weights(lease, tmp_pa
     os.makedirs(tmp_path / "jpeg-y")
     (tmp_path / "jpeg-y" / "model.safetensors").write_bytes(b"")
     assert luma_of("jpeg-color") == str(tmp_path / "jpeg-y" / "model.safetensors")
+
+
+def test_a_per_model_set_reaches_that_models_run_only_and_wins(lease, tmp_path):
+    """``--set NAME:KEY=VALUE`` (a weighted level list for one model, say) is passed to that
+    model's ``panet train`` after the script's own settings, and to no other model's."""
+    import argparse
+
+    args = argparse.Namespace(out=str(tmp_path), init=None, lr_factor=0.5, warmup=100,
+                              val_every=500, train="t", val="v", seed=1,
+                              model_set=[lease.model_override("denoise-gray:task.sigma=[30,50]"),
+                                         lease.model_override("denoise-gray:train.seed=7")])
+    command, info = lease.train_command("denoise-gray", 100.0, args)
+    sets = [command[i + 1] for i, c in enumerate(command) if c == "--set"]
+    assert sets[-2:] == ["task.sigma=[30,50]", "train.seed=7"]
+    assert sets.index("train.seed=1") < sets.index("train.seed=7")   # the later one wins
+    assert info["set"] == ["task.sigma=[30,50]", "train.seed=7"]
+    other, info = lease.train_command("denoise-color", 100.0, args)
+    assert not any(c.startswith("task.sigma") for c in other) and "set" not in info
+    for bad in ("task.sigma=[30]", "nosuchmodel:task.sigma=[30]", "denoise-gray:task.sigma"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            lease.model_override(bad)
