@@ -166,9 +166,13 @@ def test_a_per_model_set_reaches_that_models_run_only_and_wins(lease, tmp_path):
     sets = [command[i + 1] for i, c in enumerate(command) if c == "--set"]
     assert sets[-2:] == ["task.sigma=[30,50]", "train.seed=7"]
     assert sets.index("train.seed=1") < sets.index("train.seed=7")   # the later one wins
-    assert info["set"] == ["task.sigma=[30,50]", "train.seed=7"]
+    # the denoisers' default weighted list comes before, so the given list replaces it
+    assert sets.index(lease.SIGMA_LIST) < sets.index("task.sigma=[30,50]")
+    assert info["set"] == [lease.SIGMA_LIST, "task.sigma=[30,50]", "train.seed=7"]
     other, info = lease.train_command("denoise-color", 100.0, args)
-    assert not any(c.startswith("task.sigma") for c in other) and "set" not in info
+    assert [c for c in other if c.startswith("task.sigma")] == [lease.SIGMA_LIST]
+    plain, info = lease.train_command("demosaic", 100.0, args)
+    assert not any(c.startswith("task.") for c in plain) and "set" not in info
     for bad in ("task.sigma=[30]", "nosuchmodel:task.sigma=[30]", "denoise-gray:task.sigma"):
         with pytest.raises(argparse.ArgumentTypeError):
             lease.model_override(bad)
