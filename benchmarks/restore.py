@@ -32,7 +32,7 @@ _SPEED_CHILD = r"""
 import json, resource, sys, time, numpy as np, torch
 from panet.data.datasets import Denoise, RestorationDataset, find_images
 from panet.data.photos import default_root, set_folder
-from panet.restore import default_overlap, resolve_model, restore_pixels, tile_for_memory
+from panet.restore import preferred_overlap, resolve_model, restore_pixels, tile_for_memory
 name, precision, protocol, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 paths = [p for p in find_images(set_folder(default_root(), "test")) if "kodim23" in p]
 noisy, _ = (t.numpy().transpose(1, 2, 0) for t in RestorationDataset(
@@ -45,8 +45,8 @@ else:
     dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
     tile = tile_for_memory(model, size, size, 3, 4 * 2**30)
     start = time.perf_counter()
-    restore_pixels(model, noisy, protocol=protocol, tile=tile, overlap=default_overlap(tile),
-                   dtype=dtype)
+    restore_pixels(model, noisy, protocol=protocol, tile=tile,
+                   overlap=preferred_overlap(model, tile), dtype=dtype)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "seconds_per_mp": seconds / (size * size / 1e6),
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -26,7 +26,8 @@ from panet.tasks import for_images
 __all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_budget",
            "tile_starts", "bayer_shift", "model_scale", "resolve_model", "restore_pixels",
            "forward_calls", "paper_chop_pieces", "paper_min_pixels", "image_buffer_bytes",
-           "tile_for_memory", "preferred_tile", "default_overlap"]
+           "tile_for_memory", "preferred_tile", "default_overlap",
+           "preferred_overlap"]
 
 
 
@@ -96,12 +97,32 @@ def preferred_tile(model: nn.Module) -> int | None:
 
 
 def default_overlap(tile: int) -> int:
-    """Overlap of neighbouring tiles when none is given: a sixth of the tile, 8 to 16 px.
+    """Overlap of neighbouring tiles for a model that names none: a sixth of the tile, 8 to
+    16 px.
 
     >>> default_overlap(48), default_overlap(128), default_overlap(32)
     (8, 16, 8)
     """
     return min(16, max(8, tile // 6))
+
+
+def preferred_overlap(model: nn.Module, tile: int) -> int:
+    """The overlap ``panet restore`` uses for ``model`` in tiles of ``tile`` px when none is
+    given: the model's ``restore_overlap`` (chosen on validation photos for its
+    ``restore_tile``) scaled to ``tile``, else :func:`default_overlap`.
+
+    Overlapping tiles see each pixel with different contexts, and their blend averages
+    those predictions, so more overlap scores higher (docs/restore.md) at more tiles' time.
+
+    >>> from panet.models import create_model
+    >>> preferred_overlap(create_model("panet-s", n_resblocks=1), 48)
+    8
+    """
+    card = model_card(model)
+    if card.restore_overlap is None:
+        return default_overlap(tile)
+    ratio = card.restore_overlap / (card.restore_tile or tile)
+    return max(0, min(tile - 1, round(ratio * tile)))
 
 
 def tile_for_memory(model: nn.Module, height: int, width: int, channels: int,

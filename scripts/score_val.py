@@ -20,7 +20,7 @@ import torch
 import yaml
 from torch import nn
 
-from panet.restore import default_overlap, model_scale, tiled_forward
+from panet.restore import model_scale, preferred_overlap, tiled_forward
 from panet.train.build import luma_chroma_pair
 from panet.train.config import apply_overrides, build_config
 from panet.train.loop import validation_psnr
@@ -30,15 +30,16 @@ from panet.train.warm_start import load_source
 class Tiled(nn.Module):
     """A model run in overlapping tiles (the whole input when ``tile`` is None)."""
 
-    def __init__(self, model: nn.Module, tile: int | None) -> None:
+    def __init__(self, model: nn.Module, tile: int | None, overlap: int | None = None) -> None:
         super().__init__()
-        self.model, self.tile = model, tile
+        self.model, self.tile, self.overlap = model, tile, overlap
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.tile:
             return self.model(x)
-        return tiled_forward(self.model, x, self.tile, default_overlap(self.tile),
-                             scale=model_scale(self.model))
+        overlap = (preferred_overlap(self.model, self.tile) if self.overlap is None
+                   else self.overlap)
+        return tiled_forward(self.model, x, self.tile, overlap, scale=model_scale(self.model))
 
 
 def main() -> None:
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--crop", type=int, help="validation crop size (overrides "
                         "data.val_patch_size)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size")
+    parser.add_argument("--overlap", type=int,
+                        help="overlap of neighbouring tiles (default: panet restore's for --tile)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override the configuration, as panet train --set (e.g. "
@@ -74,7 +77,7 @@ def main() -> None:
     try:
         config = build_config(apply_overrides(raw, overrides))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            scores = {path: round(validation_psnr(Tiled(scored(path), args.tile), config), 4)
+            scores = {path: round(validation_psnr(Tiled(scored(path), args.tile, args.overlap), config), 4)
                       for path in args.weights}
     except ValueError as error:   # a bad option or --set, weights file or model.luma_from
         raise SystemExit(f"error: {str(error).splitlines()[0]}") from None

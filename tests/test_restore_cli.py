@@ -297,6 +297,42 @@ def test_restore_file_library_call_equals_the_command(tmp_path, weights):
     assert np.array_equal(direct.alpha, command.alpha)
 
 
+def test_restore_and_eval_use_the_models_own_overlap(tmp_path):
+    """A model whose weights name ``restore_overlap`` is restored with it (scaled to the
+    tile) when no --overlap is given, by panet restore and by panet eval alike."""
+    import json
+
+    from panet.checkpoints import load_model
+    from panet.evaluate import Network
+    from panet.restore import preferred_overlap
+    from panet.restore_files import ModelPool, RestoreOptions, output_target, restore_file
+
+    path = str(tmp_path / "mine.safetensors")
+    save_model(create_model("panet-s", n_resblocks=1, n_feats=8), path,
+               {"task": json.dumps({"type": "denoise", "sigma": [0, 75]}),
+                "restore_tile": "16", "restore_overlap": "12"})
+    model = load_model(path).eval()
+    assert [preferred_overlap(model, t) for t in (16, 32, 8)] == [12, 24, 6]
+    plain = load_model(path).eval()
+    plain.card = type(plain.card)(architecture="panet")   # names no overlap: a sixth
+    assert preferred_overlap(plain, 48) == 8
+    source = _image(tmp_path / "in.png", (20, 40, 3))
+    planned = []
+    restore_file(source, output_target(source, "in.png", None),
+                 ModelPool(model, "denoise", None, fixed=True),
+                 RestoreOptions(task="denoise", tile=16, sigma=10),
+                 on_plan=lambda total: planned.append(total))
+    # 20 x 40 in 16-px tiles overlapping by 12 (step 4): 2 rows x 7 columns; by the
+    # sixth-of-a-tile default (8) it would be 2 x 4
+    assert planned == [14]
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)
+    noisy = np.random.default_rng(0).random((20, 40, 3)).astype(np.float32)
+    Network(model=model, task="denoise", protocol="default", tile=16)(noisy, "denoise", 10)
+    assert len(calls) == 14
+
+
 def _png_header_only(path, width, height, depth):
     """A PNG whose header claims ``width x height`` pixels with almost no data (a bomb)."""
     import struct

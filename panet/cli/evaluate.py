@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     levels = parse_levels(args.task, args.levels)
     if args.tile is not None and args.tile < 16:
         raise CommandError(f"--tile must be at least 16 pixels, got {args.tile}")
-    if not 0 <= args.overlap < (args.tile or 2**31):
+    if args.overlap is not None and not 0 <= args.overlap < (args.tile or 2**31):
         raise CommandError(f"--overlap must be from 0 to the tile size - 1, got {args.overlap}")
     if args.crop is not None and args.crop < 8:
         raise CommandError(f"--crop must be at least 8 pixels, got {args.crop}")
@@ -112,7 +112,8 @@ def register(commands) -> None:
                             help="paper: the authors' chop (default); default: --tile tiles")
     evaluation.add_argument("--tile", type=int, help="tile size with --protocol default "
                             "(default: whole image)")
-    evaluation.add_argument("--overlap", type=int, default=16)
+    evaluation.add_argument("--overlap", type=int, help="tile overlap with --tile (default: "
+                            "the model's own, as panet restore)")
     evaluation.add_argument("--ensemble", action="store_true", help="self-ensemble (x8)")
     evaluation.add_argument("--no-consistency", "--no-jpeg-constraint", action="store_true",
                             dest="no_consistency",

@@ -159,7 +159,8 @@ def register(commands) -> None:
     restore.add_argument("--model", help="registered model name or weights file")
     restore.add_argument("--tile", type=int, help="tile size (default: from --max-memory)")
     restore.add_argument("--overlap", type=int,
-                         help="tile overlap in pixels (default: a sixth of the tile, 8 to 16)")
+                         help="tile overlap in pixels (default: the model's own, scaled to "
+                         "the tile; a sixth of the tile, 8 to 16, for models that name none)")
     restore.add_argument("--max-memory", type=finite_float, default=4.0,
                          help="GiB for the whole process (sets the tile size; default 4)")
     restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")

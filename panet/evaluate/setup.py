@@ -61,7 +61,8 @@ def baselines_for(task: str, text: str | None = None) -> tuple[list[Method], lis
 
 
 def networks_from_text(task: str, levels: list[Level], text: str | None = None, *,
-                       protocol: str = "paper", tile: int | None = None, overlap: int = 16,
+                       protocol: str = "paper", tile: int | None = None,
+                       overlap: int | None = None,
                        ensemble: bool = False, dtype: torch.dtype | None = None,
                        consistency: bool = True) -> tuple[list[Method], list[str]]:
     """Networks from ``[LABEL=]NAME|FILE[@LEVEL]`` items (``@LEVEL``: a non-blind model

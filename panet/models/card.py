@@ -38,6 +38,8 @@ class ModelCard:
         pattern: the Bayer pattern a demosaicing model was trained on.
         gray_y: a JPEG model trained on the Y channel only.
         restore_tile: the tile it restores in by default (its training crop).
+        restore_overlap: the overlap of neighbouring tiles it restores with by default, at
+            ``restore_tile`` (more overlap averages more shifted predictions: better, slower).
         shipped_name: the name of the shipped weights it was loaded from, if any.
         provenance: the rest of its file's metadata (card JSON, stages, conversion source).
     """
@@ -50,6 +52,7 @@ class ModelCard:
     pattern: str | None = None
     gray_y: bool | None = None
     restore_tile: int | None = None
+    restore_overlap: int | None = None
     shipped_name: str | None = None
     provenance: Mapping[str, str] = field(default_factory=dict)
 
@@ -75,6 +78,7 @@ class ModelCard:
         levels = {"denoise": task.get("sigma"), "jpeg": task.get("quality"),
                   "demosaic": task.get("pattern"), "sr": task.get("scale")}.get(family)
         tile = str(metadata.get("restore_tile", ""))
+        overlap = str(metadata.get("restore_overlap", ""))
         return cls(
             architecture=getattr(model, "architecture", type(model).__name__),
             in_channels=int(in_channels),
@@ -84,8 +88,10 @@ class ModelCard:
             pattern=str(task.get("pattern", "RGGB")).upper() if family == "demosaic" else None,
             gray_y=bool(task.get("gray_y")) if family == "jpeg" else None,
             restore_tile=int(tile) if tile.isdigit() and int(tile) > 0 else None,
+            restore_overlap=int(overlap) if overlap.isdigit() else None,
             provenance={k: v for k, v in metadata.items()
-                        if k not in ("task", "restore_tile") and "." not in k})
+                        if k not in ("task", "restore_tile", "restore_overlap")
+                        and "." not in k})
 
 
 def model_card(model: nn.Module) -> ModelCard:
