@@ -1,14 +1,16 @@
 """`panet restore`: time and memory per megapixel, and the 24-megapixel memory check.
 
-    python benchmarks/restore.py speed [--size 128] [--models panet-s,panet] [--precisions fp32]
+    python benchmarks/restore.py speed [--size 128] [--models panet-s,panet] [--precisions fp32] \
+        [--tile 40] [--overlaps own,8,16] [--no-paper]
     python benchmarks/restore.py memory [--megapixels 24] [--max-memory 4] [--real-tiles 2]
 
 ``speed`` restores a centre crop of an offline-mini photo (kodim23; noisy at sigma 30) with
 each model in float32 and bfloat16 (CPU autocast), with the tiles `panet restore` would
 pick (the memory-budget tile, up to 128 px or the model's own tile: 48 for the shipped
-models, with the default overlap) and with the authors' chop, and times CBM3D on the same
-crop. Models are registry names (random weights: weights do not change the time) or shipped
-names such as ``denoise-color``. Each run is a fresh process so that peak memory (max RSS)
+models, with the model's own overlap or each of ``--overlaps``) and with the authors' chop
+(unless ``--no-paper``), and times CBM3D on the same crop. Models are registry names
+(random weights: weights do not change the time) or shipped names such as
+``denoise-color``. Each run is a fresh process so that peak memory (max RSS)
 belongs to that run alone.
 
 ``memory`` runs the real `panet restore` command on a synthetic 6000x4000 photo with the
@@ -34,6 +36,7 @@ from panet.data.datasets import Denoise, RestorationDataset, find_images
 from panet.data.photos import default_root, set_folder
 from panet.restore import preferred_overlap, resolve_model, restore_pixels, tile_for_memory
 name, precision, protocol, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+overlap, tile = sys.argv[5], int(sys.argv[6])
 paths = [p for p in find_images(set_folder(default_root(), "test")) if "kodim23" in p]
 noisy, _ = (t.numpy().transpose(1, 2, 0) for t in RestorationDataset(
     paths, Denoise(30), patch_size=size, train=False)[0])
@@ -43,10 +46,10 @@ if name == "cbm3d":
 else:
     model, _ = resolve_model(name, "denoise")
     dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
-    tile = tile_for_memory(model, size, size, 3, 4 * 2**30)
+    tile = tile or tile_for_memory(model, size, size, 3, 4 * 2**30)
     start = time.perf_counter()
-    restore_pixels(model, noisy, protocol=protocol, tile=tile,
-                   overlap=preferred_overlap(model, tile), dtype=dtype)
+    overlap = preferred_overlap(model, tile) if overlap == "own" else int(overlap)
+    restore_pixels(model, noisy, protocol=protocol, tile=tile, overlap=overlap, dtype=dtype)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "seconds_per_mp": seconds / (size * size / 1e6),
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -75,15 +78,20 @@ print("PEAK_MIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "ST
 def speed(args: argparse.Namespace) -> None:
     print(f"| model | precision | protocol | s / MP | peak MiB |  ({args.size}x{args.size} crop)")
     print("|---|---|---|---|---|")
-    runs = [("cbm3d", "fp64", "-")] + [(m, p, proto) for m in args.models.split(",")
-                                       for p in args.precisions.split(",")
-                                       for proto in ("tiles", "paper")]
-    for name, precision, protocol in runs:
+    tiles = [("tiles", o) for o in args.overlaps.split(",")]
+    protocols = tiles + ([("paper", "own")] if args.paper else [])
+    runs = [("cbm3d", "fp64", "-", "own")] + [(m, p, proto, o) for m in args.models.split(",")
+                                              for p in args.precisions.split(",")
+                                              for proto, o in protocols]
+    for name, precision, protocol, overlap in runs:
         output = subprocess.run([sys.executable, "-c", _SPEED_CHILD, name, precision,
-                                 "paper" if protocol == "paper" else "default", str(args.size)],
+                                 "paper" if protocol == "paper" else "default", str(args.size),
+                                 overlap, str(args.tile or 0)],
                                 check=True, capture_output=True, text=True).stdout
         result = json.loads(output.strip().splitlines()[-1])
-        print(f"| {name} | {precision} | {protocol} | {result['seconds_per_mp']:.0f} | "
+        tile = f" {args.tile}" if args.tile else ""
+        label = f"tiles{tile}, overlap {overlap}" if protocol == "tiles" else protocol
+        print(f"| {name} | {precision} | {label} | {result['seconds_per_mp']:.0f} | "
               f"{result['peak_mib']:.0f} |", flush=True)
 
 
@@ -123,8 +131,13 @@ def main() -> None:
     parts = parser.add_subparsers(dest="part", required=True)
     one = parts.add_parser("speed")
     one.add_argument("--size", type=int, default=128)
+    one.add_argument("--tile", type=int, help="tile size (default: what panet restore picks)")
     one.add_argument("--models", default="panet-s,panet")
     one.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32, bf16")
+    one.add_argument("--overlaps", default="own", help="comma list of tile overlaps in px "
+                     "('own': the model's, as panet restore)")
+    one.add_argument("--no-paper", dest="paper", action="store_false",
+                     help="leave out the authors' chop")
     two = parts.add_parser("memory")
     two.add_argument("--megapixels", type=float, default=24)
     two.add_argument("--max-memory", type=float, default=4.0)

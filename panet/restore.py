@@ -91,8 +91,9 @@ def image_buffer_bytes(height: int, width: int, channels: int, scale: int = 1) -
 
 def preferred_tile(model: nn.Module) -> int | None:
     """The tile a trained model was made for (``restore_tile`` in its weights' metadata:
-    the shipped models use their training crop, so attention sees the context it learned
-    from, at a fraction of the time a larger tile costs)."""
+    the shipped models use their training crop or, where validation photos scored it
+    higher in less time, a smaller one; never a larger one, whose attention would search
+    more than it learned to, at more time)."""
     return model_card(model).restore_tile
 
 

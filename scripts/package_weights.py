@@ -41,6 +41,11 @@ SHIPPED = {
     "sr-x4.safetensors": ("configs/shipped/sr-x4.yaml", [S + "sr-x4"]),
 }
 
+#: panet restore's default tile and overlap, where they differ from the training crop and
+#: the sixth-of-a-tile rule: chosen on the validation crops, the colour denoiser within
+#: CBM3D's time (docs/restore.md, "Which tile and overlap")
+RESTORE_TILING = {"denoise-color.safetensors": (40, 12), "denoise-gray.safetensors": (48, 24)}
+
 
 def new_stage(run: str, machine: str, previous: str) -> dict:
     """A training stage from a ``panet train`` run folder, with its validation PSNR and the
@@ -202,11 +207,15 @@ def main() -> None:
                 "training_data": old["training_data"], "stages": stages,
                 "iterations": sum(s["iterations"] for s in stages),
                 "weights": weights, "results_offline_mini": measured(report)}
-        # panet restore's default tile: the training crop (patch_size of the last stage)
+        # panet restore's default tile: the training crop (patch_size of the last stage),
+        # unless RESTORE_TILING names another
         with open(config, encoding="utf-8") as handle:
             patch = yaml.safe_load(handle)["data"]["patch_size"]
         metadata = {"task": model.metadata["task"], "card": json.dumps(card),
                     "restore_tile": str(patch)}
+        if name in RESTORE_TILING:
+            tile, overlap = RESTORE_TILING[name]
+            metadata.update(restore_tile=str(tile), restore_overlap=str(overlap))
         save_model(model.half(), current, metadata)
         cards.append(card_markdown(name, card))
         print(f"{name}: {card['parameters']:,} parameters, {card['iterations']} iterations, "

@@ -6,9 +6,10 @@
 Prints the mean PSNR of each file on the fixed centre crops of the validation photos, with
 the fixed degradation and the protocol that ``panet train`` validates with. ``--crop 256
 --tile 48`` scores larger crops restored in overlapping tiles as ``panet restore`` does
-(less noisy than three 96-px crops). With ``model.luma_from`` (colour JPEG) each file is
-scored as the pair that ships, that model giving the luma. New weights replace the shipped
-ones only when they score higher here (never on offline-mini).
+(less noisy than three 96-px crops), every file with the same overlap (``--overlap``, or a
+sixth of the tile), whatever tiling its metadata names. With ``model.luma_from`` (colour
+JPEG) each file is scored as the pair that ships, that model giving the luma. New weights
+replace the shipped ones only when they score higher here (never on offline-mini).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 import yaml
 from torch import nn
 
-from panet.restore import model_scale, preferred_overlap, tiled_forward
+from panet.restore import default_overlap, model_scale, tiled_forward
 from panet.train.build import luma_chroma_pair
 from panet.train.config import apply_overrides, build_config
 from panet.train.loop import validation_psnr
@@ -37,8 +38,9 @@ class Tiled(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.tile:
             return self.model(x)
-        overlap = (preferred_overlap(self.model, self.tile) if self.overlap is None
-                   else self.overlap)
+        # a fixed rule, not the model's own overlap: old and new weights are compared (and
+        # recorded scores stay comparable) at the same tiling
+        overlap = default_overlap(self.tile) if self.overlap is None else self.overlap
         return tiled_forward(self.model, x, self.tile, overlap, scale=model_scale(self.model))
 
 
@@ -52,7 +54,8 @@ def main() -> None:
                         "data.val_patch_size)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size")
     parser.add_argument("--overlap", type=int,
-                        help="overlap of neighbouring tiles (default: panet restore's for --tile)")
+                        help="overlap of neighbouring tiles (default: a sixth of the tile, "
+                        "8 to 16, for every file alike)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override the configuration, as panet train --set (e.g. "
@@ -77,7 +80,8 @@ def main() -> None:
     try:
         config = build_config(apply_overrides(raw, overrides))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            scores = {path: round(validation_psnr(Tiled(scored(path), args.tile, args.overlap), config), 4)
+            scores = {path: round(validation_psnr(Tiled(scored(path), args.tile, args.overlap),
+                                                  config), 4)
                       for path in args.weights}
     except ValueError as error:   # a bad option or --set, weights file or model.luma_from
         raise SystemExit(f"error: {str(error).splitlines()[0]}") from None

@@ -36,7 +36,8 @@ def test_every_shipped_model_exports_and_matches_pytorch_at_several_sizes(name, 
         assert (got - want).abs().max() <= 1e-4, (name, shape)
     card, metadata = model.card, read_onnx_metadata(path)
     assert exported.card.family == card.family and exported.card.levels == card.levels
-    assert exported.card.restore_tile == card.restore_tile == 48
+    assert exported.card.restore_tile == card.restore_tile in (40, 48)
+    assert exported.card.restore_overlap == card.restore_overlap   # the tiling travels
     assert exported.card.pattern == card.pattern and exported.card.scale == card.scale
     assert metadata["licence"] == "MIT" and metadata["shipped_name"] == name
     assert metadata["command"] == f"panet export {name} -o {name}.onnx"

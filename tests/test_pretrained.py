@@ -1,12 +1,15 @@
 """Shipped weights: lookup by task, scale and name, and their use as the default model."""
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from panet import create_model, save_model
 from panet import pretrained
 from panet.pretrained import PretrainedEntry, default_for
-from panet.restore import resolve_model
+from panet.restore import preferred_overlap, resolve_model
 
 ENTRIES = [PretrainedEntry("den", "denoise", "den.safetensors", "colour denoiser"),
            PretrainedEntry("den-gray", "denoise", "gray.safetensors", "gray", channels=1),
@@ -152,7 +155,12 @@ def test_every_shipped_file_is_present_and_describes_its_task(entry):
         assert task["gray_y"] == (entry.channels == 1) == model_card(model).gray_y
     card = json.loads(model.metadata["card"])
     assert card["iterations"] == sum(stage["iterations"] for stage in card["stages"]) > 0
-    assert int(model.metadata["restore_tile"]) == 48
+    # restored in tiles no larger than the training crop, overlapping by less than a tile
+    with open(Path(__file__).parents[1] / card["config"], encoding="utf-8") as handle:
+        patch = yaml.safe_load(handle)["data"]["patch_size"]
+    card_of = model_card(model)
+    assert 32 <= card_of.restore_tile <= patch == 48
+    assert 0 <= preferred_overlap(model, card_of.restore_tile) < card_of.restore_tile
     assert next(model.parameters()).dtype == torch.float32   # stored as float16
 
 

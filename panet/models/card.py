@@ -37,7 +37,8 @@ class ModelCard:
             range or a list for blind models), the Bayer pattern, or the SR scale.
         pattern: the Bayer pattern a demosaicing model was trained on.
         gray_y: a JPEG model trained on the Y channel only.
-        restore_tile: the tile it restores in by default (its training crop).
+        restore_tile: the tile it restores in by default (its training crop, or a smaller
+            one chosen on validation photos).
         restore_overlap: the overlap of neighbouring tiles it restores with by default, at
             ``restore_tile`` (more overlap averages more shifted predictions: better, slower).
         shipped_name: the name of the shipped weights it was loaded from, if any.
