@@ -47,12 +47,13 @@ else:
     model, _ = resolve_model(name, "denoise")
     dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
     tile = tile or tile_for_memory(model, size, size, 3, 4 * 2**30)
-    start = time.perf_counter()
     overlap = preferred_overlap(model, tile) if overlap == "own" else int(overlap)
+    start = time.perf_counter()
     restore_pixels(model, noisy, protocol=protocol, tile=tile, overlap=overlap, dtype=dtype)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "seconds_per_mp": seconds / (size * size / 1e6),
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "tile": tile, "overlap": overlap}))
 """
 
 _MEMORY_CHILD = r"""
@@ -89,8 +90,8 @@ def speed(args: argparse.Namespace) -> None:
                                  overlap, str(args.tile or 0)],
                                 check=True, capture_output=True, text=True).stdout
         result = json.loads(output.strip().splitlines()[-1])
-        tile = f" {args.tile}" if args.tile else ""
-        label = f"tiles{tile}, overlap {overlap}" if protocol == "tiles" else protocol
+        label = (f"tiles {result['tile']}, overlap {result['overlap']}" if protocol == "tiles"
+                 else protocol)
         print(f"| {name} | {precision} | {label} | {result['seconds_per_mp']:.0f} | "
               f"{result['peak_mib']:.0f} |", flush=True)
 

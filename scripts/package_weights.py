@@ -42,9 +42,10 @@ SHIPPED = {
 }
 
 #: panet restore's default tile and overlap, where they differ from the training crop and
-#: the sixth-of-a-tile rule: chosen on the validation crops, the colour denoiser within
-#: CBM3D's time (docs/restore.md, "Which tile and overlap")
-RESTORE_TILING = {"denoise-color.safetensors": (40, 12), "denoise-gray.safetensors": (48, 24)}
+#: the sixth-of-a-tile rule: chosen on the validation crops, within the time of 48-px tiles
+#: overlapping by 8 (gray denoising: unbounded) (docs/restore.md, "Which tile and overlap")
+RESTORE_TILING = {"denoise-color.safetensors": (40, 12), "denoise-gray.safetensors": (48, 24),
+                  "demosaic.safetensors": (40, 12)}
 
 
 def new_stage(run: str, machine: str, previous: str) -> dict:
