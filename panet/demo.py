@@ -79,8 +79,8 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     start = time.perf_counter()
     # kept consistent with the input, as panet restore does (a JPEG to its quantisation)
     restored, _ = restore_pixels(model, degraded, task=task, pattern=str(level), tile=tile,
-                                 overlap=preferred_overlap(model, tile), jpeg_grid=spec.jpeg_grid(level),
-                                 consistent=True)
+                                 overlap=preferred_overlap(model, tile),
+                                 jpeg_grid=spec.jpeg_grid(level), consistent=True)
     seconds = time.perf_counter() - start
     y, shave = spec.y, spec.shave(level)
     baseline = spec.input_baseline(degraded, level)
