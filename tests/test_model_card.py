@@ -43,10 +43,14 @@ def test_card_of_a_foreign_network_and_bad_metadata():
             self.head = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3))
 
     mine = Mine()
-    mine.metadata = {"task": "not json", "restore_tile": "-3"}
+    mine.metadata = {"task": "not json", "restore_tile": "-3", "restore_overlap": "8"}
     card = model_card(mine)
     assert (card.architecture, card.in_channels, card.family, card.restore_tile) == (
         "Mine", 1, None, None)
+    assert card.restore_overlap is None          # no tile to overlap
+    for overlap, read in [("999", None), ("48", None), ("x", None), ("47", 47), ("0", 0)]:
+        mine.metadata = {"restore_tile": "48", "restore_overlap": overlap}
+        assert ModelCard.describe(mine).restore_overlap == read, overlap
 
 
 def test_jpeg_card_reads_the_y_setting(tmp_path):

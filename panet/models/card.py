@@ -79,7 +79,11 @@ class ModelCard:
         levels = {"denoise": task.get("sigma"), "jpeg": task.get("quality"),
                   "demosaic": task.get("pattern"), "sr": task.get("scale")}.get(family)
         tile = str(metadata.get("restore_tile", ""))
+        tile = int(tile) if tile.isdigit() and int(tile) > 0 else None
         overlap = str(metadata.get("restore_overlap", ""))
+        # an overlap means something only below its tile (at or above it, tiles would
+        # never advance): otherwise it is ignored, as a malformed tile is
+        overlap = int(overlap) if tile and overlap.isdigit() and int(overlap) < tile else None
         return cls(
             architecture=getattr(model, "architecture", type(model).__name__),
             in_channels=int(in_channels),
@@ -88,8 +92,8 @@ class ModelCard:
             levels=levels,
             pattern=str(task.get("pattern", "RGGB")).upper() if family == "demosaic" else None,
             gray_y=bool(task.get("gray_y")) if family == "jpeg" else None,
-            restore_tile=int(tile) if tile.isdigit() and int(tile) > 0 else None,
-            restore_overlap=int(overlap) if overlap.isdigit() else None,
+            restore_tile=tile,
+            restore_overlap=overlap,
             provenance={k: v for k, v in metadata.items()
                         if k not in ("task", "restore_tile", "restore_overlap")
                         and "." not in k})
