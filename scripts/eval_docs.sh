@@ -16,9 +16,9 @@ panet eval --task denoise --levels 50 --crop 128 --figure-image kodim23 \
     --models "PANet-S short run=$short@50" --out "$out/denoise-crops" --quiet
 
 # The shipped models (docs/models.md). Each model's own tile and overlap, as `panet restore`
-# uses them: 48 px overlapping by 8, but 40 by 12 for denoise-color and demosaic and 48 by 24
-# for denoise-gray (docs/restore.md). Whole images where a model has a target in issue 6, 256-px
-# centre crops (with the baselines on the same crops) for the others.
+# uses them: 48 px overlapping by 8, but 40 by 12 for denoise-color and demosaic and 48 by
+# 24 for denoise-gray (docs/restore.md). Whole images where a model has a target in issue
+# 6, 256-px centre crops (with the baselines on the same crops) for the others.
 shipped="--protocol default --tile 48 --quiet"
 w=panet/weights
 panet eval --task denoise --levels 30,50 --models shipped=$w/denoise-color.safetensors \
