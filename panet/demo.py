@@ -59,7 +59,7 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     Raises ``ValueError`` when no shipped weights exist for the task (or the image is
     unusable)."""
     from panet.pretrained import default_for
-    from panet.restore import preferred_overlap, resolve_model, restore_pixels, tile_for_memory
+    from panet.restore import resolve_model, restore_pixels, tile_for_memory
 
     check_family(task)
     level, degradation, label = _degradation(task, DEFAULT_LEVELS[task] if level is None
@@ -79,7 +79,7 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     start = time.perf_counter()
     # kept consistent with the input, as panet restore does (a JPEG to its quantisation)
     restored, _ = restore_pixels(model, degraded, task=task, pattern=str(level), tile=tile,
-                                 overlap=preferred_overlap(model, tile),
+                                 overlap=None,   # the model's own, as panet restore
                                  jpeg_grid=spec.jpeg_grid(level), consistent=True)
     seconds = time.perf_counter() - start
     y, shave = spec.y, spec.shave(level)

@@ -41,8 +41,6 @@ def onnx_metadata(model: nn.Module, command: str | None = None) -> dict[str, str
         metadata.setdefault("config", json.dumps(config))
     if card.restore_tile:
         metadata.setdefault("restore_tile", str(card.restore_tile))
-    if card.restore_overlap is not None:
-        metadata.setdefault("restore_overlap", str(card.restore_overlap))
     metadata.update({
         "format": ONNX_FORMAT, "architecture": card.architecture,
         "in_channels": str(card.in_channels), "scale": str(card.scale),

@@ -197,7 +197,7 @@ def trained_pattern(model: nn.Module) -> str | None:
 
 
 def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: str = "RGGB",
-                   tile: int | None = None, overlap: int = 16, ensemble: bool = False,
+                   tile: int | None = None, overlap: int | None = 16, ensemble: bool = False,
                    protocol: str = "default", dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu",
                    on_tile: Callable[[], None] | None = None,
@@ -208,7 +208,8 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     note about channel handling (empty when none was needed).
 
     ``tiling`` (a :mod:`panet.tiling` object made for the model's scale) replaces the one
-    ``protocol``, ``tile``, ``overlap`` and ``ensemble`` describe. ``on_plan``, if given,
+    ``protocol``, ``tile``, ``overlap`` (``None``: the model's own, :func:`preferred_overlap`)
+    and ``ensemble`` describe. ``on_plan``, if given,
     is told how many network calls the prepared image takes (a shifted mosaic is one row
     or column larger) and may return the ``on_tile`` callback. ``consistent`` moves the
     output onto the images that give the input back where the task knows how the input was
@@ -241,6 +242,8 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
             return model(t).float()
 
     if tiling is None:
+        if overlap is None:
+            overlap = preferred_overlap(model, tile) if tile else 0
         tiling = make_tiling(protocol, tile, overlap, ensemble, paper_min_pixels(task), scale)
 
     if on_plan is not None:

@@ -23,7 +23,7 @@ from torch import nn
 from panet.io import FORMATS, ImageError, load_image, save_image
 from panet.models.card import model_card
 from panet.tasks import for_images
-from panet.restore import (preferred_overlap, restore_pixels, resolve_model,
+from panet.restore import (restore_pixels, resolve_model,
                            tile_for_memory, input_channels)
 
 __all__ = ["RestoreOptions", "ModelPool", "expand_inputs", "output_target", "restore_file",
@@ -132,12 +132,11 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
     net = models(channels)
     tile = options.tile or tile_for_memory(net, height, width, channels,
                                            int(options.max_memory_bytes))
-    overlap = preferred_overlap(net, tile) if options.overlap is None else options.overlap
     spec = for_images(options.task, channels)
     grid = spec.file_jpeg_grid(path) if options.consistency else None
     pixels, note = restore_pixels(
         net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
-        overlap=overlap, ensemble=options.ensemble, protocol=options.protocol,
+        overlap=options.overlap, ensemble=options.ensemble, protocol=options.protocol,
         dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan,
         jpeg_grid=grid, consistent=options.consistency)
     notes = [note] if note else []

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from panet.degradations import imresize
-from panet.restore import model_scale, preferred_overlap, restore_pixels
+from panet.restore import model_scale, restore_pixels
 from panet.tasks import Level, get_task
 
 __all__ = ["Method", "DegradedInput", "CBM3D", "BM3DDeblocker", "Demosaicer", "Bicubic",
@@ -201,11 +201,8 @@ class Network(Method):
     def __call__(self, degraded, task, level):
         # the network's family: denoise-gray images go through the denoiser
         spec = get_task(task)
-        overlap = self.overlap
-        if overlap is None:
-            overlap = preferred_overlap(self.model, self.tile) if self.tile else 0
         out, _ = restore_pixels(self.model, degraded, task=spec.family, pattern=str(level),
-                                tile=self.tile, overlap=overlap, ensemble=self.ensemble,
+                                tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
                                 protocol=self.protocol, dtype=self.dtype,
                                 jpeg_grid=spec.jpeg_grid(level) if self.consistency
                                 else None, consistent=self.consistency)
