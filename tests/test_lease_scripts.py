@@ -176,3 +176,58 @@ def test_a_per_model_set_reaches_that_models_run_only_and_wins(lease, tmp_path):
     for bad in ("task.sigma=[30]", "nosuchmodel:task.sigma=[30]", "denoise-gray:task.sigma"):
         with pytest.raises(argparse.ArgumentTypeError):
             lease.model_override(bad)
+
+
+def test_the_offline_mini_history_reads_each_report_beside_the_weights_committed_with_it(
+        tmp_path):
+    """scripts/card_history.py: one point per commit of a model's eval report, at the
+    iterations of the card committed beside it; a re-scored report of the same weights
+    replaces its point, another tiling is kept apart, a restart drops what came before, and
+    the slope is the hand-computed one (PSNR = 30 + 2 log10(iterations))."""
+    import json
+    import math
+    import subprocess
+
+    import torch
+    from safetensors.torch import save_file
+
+    history = _script("card_history")
+    repo = str(tmp_path)
+    report = tmp_path / "docs/eval/shipped/demosaic/results.json"
+    weights = tmp_path / "panet/weights/demosaic.safetensors"
+    os.makedirs(report.parent)
+    os.makedirs(weights.parent)
+
+    def git(*args):
+        subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    def commit(iterations, psnr, command="panet eval --tile 48 --overlap 8", own=None):
+        card = {"stages": [{"iterations": iterations}]}
+        metadata = {"card": json.dumps(card), **({"restore_overlap": str(own)} if own else {})}
+        save_file({"w": torch.zeros(1)}, str(weights), metadata=metadata)
+        report.write_text(json.dumps({
+            "methods": ["Menon 2007", "shipped"], "metadata": {"command": command},
+            "means": [{"method": "Menon 2007", "dataset": "offline-mini", "level": "RGGB",
+                       "psnr": 99.0},
+                      {"method": "shipped", "dataset": "offline-mini", "level": "RGGB",
+                       "psnr": psnr}]}))
+        git("add", "-A")
+        git("commit", "-q", "-m", f"{iterations}")
+
+    git("init", "-q")
+    commit(500, 40.0)                       # another network, before a restart
+    commit(100, 30 + 2 * math.log10(100))
+    commit(1000, 35.0)                      # re-scored below: this point is replaced
+    commit(1000, 30 + 2 * math.log10(1000))
+    commit(1000, 36.2, command="panet eval --tile 64 --overlap 8")   # another command
+    commit(1000, 36.5, command="panet eval --tile 40", own=12)   # the weights' own tiling
+    commit(10000, 30 + 2 * math.log10(10000))
+    points = history.history("demosaic", repo)
+    assert [(p["iterations"], round(p["psnr"]["RGGB"], 3)) for p in points] == [
+        (100, 34.0), (1000, 36.0), (1000, 36.2), (1000, 36.5), (10000, 38.0)]
+    assert points[3]["tiling"].endswith("[own overlap 12]")
+    series = history.longest_series(points)
+    assert [p["iterations"] for p in series] == [100, 1000, 10000]
+    assert history.slope(series, "RGGB") == pytest.approx(2.0)
+    assert history.slope(series[:2], "RGGB") is None   # two points make no fit
