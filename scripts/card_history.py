@@ -63,6 +63,18 @@ def tiling_of(command: str, metadata: dict) -> str:
                               else "")
 
 
+def short_tiling(tiling: str) -> str:
+    """``tile/overlap`` of a :func:`tiling_of` text, for a legend.
+
+    >>> short_tiling("panet eval --tile 40 --quiet [own overlap 12]")
+    '40/12'
+    """
+    words = tiling.replace("[own overlap", "--overlap").rstrip("]").split()
+    value = {key: words[i + 1] for i, key in enumerate(words[:-1]) if key in ("--tile",
+                                                                              "--overlap")}
+    return f"{value.get('--tile', '?')}/{value.get('--overlap', '?')}"
+
+
 def history(name: str, repo: str = ".") -> list[dict]:
     """One record per report commit of ``name``: iterations, tiling, {level: PSNR}."""
     report = os.path.join(SHIPPED[f"{name}.safetensors"][1][0], "results.json")
@@ -137,8 +149,7 @@ def main() -> None:
         level = GAP_LEVEL.get(name) or next(iter(points[-1]["psnr"]))
         for tiling in dict.fromkeys(p["tiling"] for p in points):
             mine = [p for p in points if p["tiling"] == tiling and level in p["psnr"]]
-            label = "48/8" if "--overlap 8" in tiling else tiling.split("[")[-1].rstrip("]") \
-                if "[" in tiling else "other"
+            label = short_tiling(tiling)
             axis.plot([p["iterations"] for p in mine], [p["psnr"][level] for p in mine],
                       "o-" if mine and mine[0] in series else "s", ms=4,
                       label=f"restored {label} ({len(mine)} reports)")

@@ -227,6 +227,8 @@ def test_the_offline_mini_history_reads_each_report_beside_the_weights_committed
     assert [(p["iterations"], round(p["psnr"]["RGGB"], 3)) for p in points] == [
         (100, 34.0), (1000, 36.0), (1000, 36.2), (1000, 36.5), (10000, 38.0)]
     assert points[3]["tiling"].endswith("[own overlap 12]")
+    assert [history.short_tiling(p["tiling"]) for p in points] == [
+        "48/8", "48/8", "64/8", "40/12", "48/8"]
     series = history.longest_series(points)
     assert [p["iterations"] for p in series] == [100, 1000, 10000]
     assert history.slope(series, "RGGB") == pytest.approx(2.0)
