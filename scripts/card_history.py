@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from package_weights import SHIPPED  # noqa: E402
+from plot_learning_curves import write_figure  # noqa: E402
 from train_on_device import GAPS  # noqa: E402
 
 #: the level of each model's report that its GAPS entry is about (the others are shown)
@@ -171,10 +172,7 @@ def main() -> None:
         axis.set_ylabel("PSNR (dB)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    figure.savefig(args.out, dpi=80)
-    print("\n".join(rows))
+    write_figure(figure, args.out, rows)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,14 @@ def fit(points: list[tuple[int, float, str]]) -> tuple[float, float] | None:
     return float(a), float(b)
 
 
+def write_figure(figure, path: str, rows: list[str]) -> None:
+    """Save ``figure`` to ``path`` (making its folder) and print the markdown table ``rows``."""
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    figure.savefig(path, dpi=80)
+    print("\n".join(rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", default="docs/training-logs")
@@ -184,10 +192,7 @@ def main() -> None:
         handles = axis.get_legend_handles_labels()[0]
         axis.legend(fontsize=6, ncol=2 if len(handles) > 10 else 1, framealpha=0.5)
     figure.suptitle("Shipped models: PSNR on the held-out validation crops while training")
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    figure.savefig(args.out, dpi=80)
-    print("\n".join(rows))
+    write_figure(figure, args.out, rows)
 
 
 if __name__ == "__main__":
