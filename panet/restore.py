@@ -197,7 +197,7 @@ def trained_pattern(model: nn.Module) -> str | None:
 
 
 def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: str = "RGGB",
-                   tile: int | None = None, overlap: int | None = 16, ensemble: bool = False,
+                   tile: int | None = None, overlap: int | None = None, ensemble: bool = False,
                    protocol: str = "default", dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu",
                    on_tile: Callable[[], None] | None = None,

@@ -304,7 +304,7 @@ def test_restore_and_eval_use_the_models_own_overlap(tmp_path):
 
     from panet.checkpoints import load_model
     from panet.evaluate import Network
-    from panet.restore import preferred_overlap
+    from panet.restore import preferred_overlap, restore_pixels
     from panet.restore_files import ModelPool, RestoreOptions, output_target, restore_file
 
     path = str(tmp_path / "mine.safetensors")
@@ -331,6 +331,8 @@ def test_restore_and_eval_use_the_models_own_overlap(tmp_path):
     noisy = np.random.default_rng(0).random((20, 40, 3)).astype(np.float32)
     Network(model=model, task="denoise", protocol="default", tile=16)(noisy, "denoise", 10)
     assert len(calls) == 14
+    restore_pixels(model, noisy, task="denoise", tile=16)   # the library call, as the CLI
+    assert len(calls) == 28
 
 
 def _png_header_only(path, width, height, depth):
