@@ -80,11 +80,9 @@ def history(name: str, repo: str = ".") -> list[dict]:
     """One record per report commit of ``name``: iterations, tiling, {level: PSNR}."""
     report = os.path.join(SHIPPED[f"{name}.safetensors"][1][0], "results.json")
     weights = f"panet/weights/{name}.safetensors"
-    commits = git("log", "--reverse", "--format=%h %ad", "--date=short", "--", report,
-                  repo=repo).decode().split("\n")
+    commits = git("log", "--reverse", "--format=%h", "--", report, repo=repo).decode().split()
     points: list[dict] = []
-    for line in filter(None, commits):
-        commit, date = line.split()
+    for commit in commits:
         data = json.loads(git("show", f"{commit}:{report}", repo=repo))
         metadata = weights_card(commit, weights, repo) or {}
         card = json.loads(metadata.get("card", "{}"))
@@ -94,7 +92,7 @@ def history(name: str, repo: str = ".") -> list[dict]:
         mine = [m for m in data["means"] if m["method"] == data["methods"][-1]]
         if not iterations or not mine:
             continue
-        point = {"commit": commit, "date": date, "iterations": int(iterations),
+        point = {"commit": commit, "iterations": int(iterations),
                  "tiling": tiling_of(data["metadata"].get("command", ""), metadata),
                  "psnr": {m["level"]: m["psnr"] for m in mine if m["dataset"] == "offline-mini"}}
         if points and point["iterations"] < points[-1]["iterations"]:
