@@ -1,15 +1,17 @@
-"""Training throughput of PANet-S at the paper's crop and batch, float32 and bfloat16.
+"""Training throughput of PANet-S at the paper's crop and batch, float32, TF32 and bfloat16.
 
     python benchmarks/train_throughput.py [--steps 3] [--batch 16] [--patch 48] [--shipped]
-        [--precisions fp32 bf16]
+        [--precisions fp32 bf16] [--device cuda]
 
 ``--shipped`` uses the shipped models' attention (reduction 4, levels 1 and 1/2) instead of
 the paper's (reduction 2, five levels).
 
 Times full optimiser steps (L1 loss, Adam) on random data after one warm-up step, for
 PANet-S and for the same network without attention; the attention's share of a step is
-1 - t(without) / t(with). bfloat16 runs under CPU autocast (the attention's matching stays
-in float32 inside the module).
+1 - t(without) / t(with). bfloat16 runs under autocast (the attention's matching stays
+in float32 inside the module). ``tf32`` is float32 with TF32 matrix products on a CUDA GPU
+(``train.precision: tf32``; the same as fp32 on a CPU). ``scripts/device_lease.sh`` runs
+this on a lent GPU before it trains, so each lease measures what TF32 and bfloat16 buy.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 
 import torch
 
-from panet.hardware import describe_machine
+from panet.hardware import autocast_dtype, describe_machine, use_float32_products
 from panet.models import create_model
 from panet.train.loop import train_step
 
@@ -28,18 +30,24 @@ SHIPPED = {"reduction": 4, "scales": [1.0, 0.5]}
 
 
 def seconds_per_step(attention: bool, dtype, steps: int, batch: int, patch: int,
-                     shipped: bool = False) -> float:
+                     shipped: bool = False, device: str = "cpu") -> float:
     torch.manual_seed(0)
     options = dict(SHIPPED) if shipped else {}
     if not attention:
         options["attention_positions"] = []
-    model = create_model("panet-s", **options)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    data = torch.rand(batch, 3, patch, patch), torch.rand(batch, 3, patch, patch)
+    model = create_model("panet-s", **options).to(device)
+    # as panet train: fused Adam on a GPU
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4,
+                                 fused=True if device.startswith("cuda") else None)
+    data = (torch.rand(batch, 3, patch, patch, device=device),
+            torch.rand(batch, 3, patch, patch, device=device))
     train_step(model, optimizer, *data, dtype)       # warm-up
+    finished = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
+    finished()
     start = time.perf_counter()
     for _ in range(steps):
         train_step(model, optimizer, *data, dtype)
+    finished()
     return (time.perf_counter() - start) / steps
 
 
@@ -50,16 +58,20 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=48)
     parser.add_argument("--shipped", action="store_true",
                         help="the shipped models' light attention")
-    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"],
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "tf32", "bf16"],
                         default=["fp32", "bf16"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
-    print(f"{describe_machine()}; torch {torch.__version__}; PANet-S"
+    if args.device.startswith("cuda"):   # as panet train: fixed shapes, cuDNN's fastest
+        torch.backends.cudnn.benchmark = True
+    print(f"{describe_machine()}; torch {torch.__version__}; {args.device}; PANet-S"
           f"{' (shipped attention)' if args.shipped else ''}, batch {args.batch}, "
           f"{args.patch}x{args.patch}")
     for name in args.precisions:
-        dtype = None if name == "fp32" else torch.bfloat16
-        full = seconds_per_step(True, dtype, args.steps, args.batch, args.patch, args.shipped)
-        plain = seconds_per_step(False, dtype, args.steps, args.batch, args.patch, args.shipped)
+        dtype = autocast_dtype(name, args.device)
+        use_float32_products(name, args.device)
+        full, plain = (seconds_per_step(attention, dtype, args.steps, args.batch, args.patch,
+                                        args.shipped, args.device) for attention in (True, False))
         print(f"{name:<14} {1 / full:.4f} it/s ({full:.2f} s/step); without attention "
               f"{plain:.2f} s/step; attention share {1 - plain / full:.0%}")
 

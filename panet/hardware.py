@@ -7,10 +7,11 @@ import functools
 import torch
 
 __all__ = ["cpu_flags", "has_fast_low_precision", "autocast_dtype", "precision_plan",
-           "describe_machine", "PRECISIONS", "available_device"]
+           "use_float32_products", "describe_machine", "PRECISIONS", "available_device"]
 
-#: What ``--precision`` / ``train.precision`` accept.
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: What ``train.precision`` accepts (``--precision`` of restore and eval: all but tf32).
+#: ``tf32`` is float32 with TF32 tensor-core products on CUDA GPUs, plain float32 elsewhere.
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,7 +123,7 @@ def autocast_dtype(precision: str, device: torch.device | str) -> torch.dtype | 
     device = torch.device(device)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "fp32":
+    if precision in ("fp32", "tf32"):   # no autocast; tf32 is set by use_float32_products
         return None
     if precision == "auto":
         if device.type == "cuda":
@@ -131,6 +132,23 @@ def autocast_dtype(precision: str, device: torch.device | str) -> torch.dtype | 
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
     return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def use_float32_products(precision: str, device: torch.device | str) -> None:
+    """On a CUDA device, let float32 matrix products use TF32 tensor cores (inputs rounded
+    to a 10-bit mantissa, sums in float32; Ampere and newer) for ``tf32``, and keep them in
+    full float32 for every other precision.
+
+    That full float32 is PyTorch's default, which also lets cuDNN's convolutions use TF32
+    (kept for all precisions): ``tf32`` adds the matrix products, most of the attention's
+    work. The setting is process-wide; on other devices nothing changes.
+
+    >>> use_float32_products("tf32", "cpu")   # no TF32 on a CPU: nothing changes
+    """
+    if torch.device(device).type == "cuda":
+        torch.backends.cuda.matmul.fp32_precision = "tf32" if precision == "tf32" else "ieee"
+        if precision == "tf32":
+            torch.backends.cudnn.conv.fp32_precision = "tf32"
 
 
 def precision_plan(precision: str, device: torch.device | str = "cpu") -> str:
@@ -145,6 +163,11 @@ def precision_plan(precision: str, device: torch.device | str = "cpu") -> str:
     except ValueError as error:
         return f"not available ({error})"
     if dtype is None:
+        if precision == "tf32":
+            return ("float32 storage and sums; convolutions and matrix products (the "
+                    "attention's too) round their inputs to TF32"
+                    if torch.device(device).type == "cuda"
+                    else "float32 everywhere (TF32 exists on CUDA GPUs only)")
         return "float32 everywhere"
     name = {torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
     if has_fast_low_precision(device, dtype):

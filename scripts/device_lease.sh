@@ -10,7 +10,9 @@
 # first call's weights, still on the machine, with what is left (timeout_s 270):
 #   bash scripts/device_lease.sh 225 --init /tmp/device-runs
 # Arguments after the budget go to train_on_device.py. Each call writes its runs to a new
-# folder (/tmp/device-runs, then /tmp/device-runs-2, ...).
+# folder (/tmp/device-runs, then /tmp/device-runs-2, ...). The first call first times a
+# training step in float32, TF32 and bfloat16 (benchmarks/train_throughput.py, about 20 s,
+# taken from the budget; $OUT/throughput.txt): the runs train in TF32 unless told otherwise.
 set -euo pipefail
 budget=${1:-500}
 shift || true
@@ -21,5 +23,13 @@ nproc
 out=/tmp/device-runs
 n=1
 while [ -e "$out" ]; do n=$((n + 1)); out=/tmp/device-runs-$n; done
+bundle=${OUT:-runs/device-bundle}
+mkdir -p "$bundle"
+if [ "$n" = 1 ]; then
+    start=$SECONDS
+    timeout 60 python3 benchmarks/train_throughput.py --device cuda --shipped --batch 32 \
+        --steps 20 --precisions fp32 tf32 bf16 2>&1 | tee "$bundle/throughput.txt" || true
+    budget=$((budget - (SECONDS - start)))
+fi
 python3 scripts/train_on_device.py --budget "$budget" --out "$out" \
-    --train .devpack/train --val .devpack/val --bundle "${OUT:-runs/device-bundle}" "$@"
+    --train .devpack/train --val .devpack/val --bundle "$bundle" "$@"

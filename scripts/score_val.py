@@ -10,14 +10,21 @@ the fixed degradation and the protocol that ``panet train`` validates with. ``--
 sixth of the tile), whatever tiling its metadata names. With ``model.luma_from`` (colour
 JPEG) each file is scored as the pair that ships, that model giving the luma. New weights
 replace the shipped ones only when they score higher here (never on offline-mini).
+
+``--precision tf32`` emulates on the CPU what ``train.precision: tf32`` makes a CUDA GPU do
+(every convolution and matrix product rounds its float32 inputs to TF32's 10-bit mantissa
+and sums in float32); ``tf32-convs`` rounds the convolutions' only, as PyTorch's default
+float32 does on a GPU. So the cost of TF32 rounding to a model is measured without a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 
 import torch
+from torch.overrides import TorchFunctionMode
 import yaml
 from torch import nn
 
@@ -44,6 +51,46 @@ class Tiled(nn.Module):
         return tiled_forward(self.model, x, self.tile, overlap, scale=model_scale(self.model))
 
 
+def tf32_round(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (float32) rounded to TF32: 10 mantissa bits, to nearest, ties to even."""
+    bits = x.contiguous().view(torch.int32)
+    bits = (bits + 0x0FFF + ((bits >> 13) & 1)) & -0x2000
+    return bits.view(torch.float32)
+
+
+#: torch functions whose float32 operands a GPU rounds to TF32, with the positions of those
+#: operands (an added term, bias or accumulator is not rounded)
+PRODUCTS = {"bmm": (0, 1), "mm": (0, 1), "matmul": (0, 1), "__matmul__": (0, 1),
+            "baddbmm": (1, 2), "addmm": (1, 2), "linear": (0, 1)}
+CONVOLUTIONS = {"conv2d": (0, 1), "conv_transpose2d": (0, 1)}
+
+
+class EmulatedTF32(TorchFunctionMode):
+    """Round the float32 operands of ``rounded`` (name -> operand positions) to TF32."""
+
+    def __init__(self, rounded: dict[str, tuple[int, ...]]) -> None:
+        super().__init__()
+        self.rounded = rounded
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        positions = self.rounded.get(getattr(func, "__name__", ""), ())
+        if positions:
+            args = tuple(tf32_round(a) if i in positions and isinstance(a, torch.Tensor)
+                         and a.dtype == torch.float32 else a for i, a in enumerate(args))
+        return func(*args, **(kwargs or {}))
+
+
+def precision_context(name: str):
+    """The context that scores under ``--precision name`` on the CPU."""
+    if name == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    if name == "tf32":
+        return EmulatedTF32({**PRODUCTS, **CONVOLUTIONS})
+    if name == "tf32-convs":
+        return EmulatedTF32(CONVOLUTIONS)
+    return contextlib.nullcontext()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
@@ -60,9 +107,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override the configuration, as panet train --set (e.g. "
                         "task.sigma=15 to score one noise level)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "bf16", "tf32", "tf32-convs"),
+                        default="fp32",
                         help="bf16: score under bfloat16 autocast on the CPU (does a model "
-                        "trained in bfloat16 lean on its rounding?)")
+                        "trained in bfloat16 lean on its rounding?); tf32, tf32-convs: "
+                        "emulate a GPU's TF32 rounding (above)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,7 +128,7 @@ def main() -> None:
 
     try:
         config = build_config(apply_overrides(raw, overrides))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        with precision_context(args.precision):
             scores = {path: round(validation_psnr(Tiled(scored(path), args.tile, args.overlap),
                                                   config), 4)
                       for path in args.weights}

@@ -115,7 +115,8 @@ def train_command(name: str, seconds: float, args, pipeline: str = "device"
                "--set", "train.iterations=10000000", "--set", f"train.val_every={args.val_every}",
                "--set", "train.save_every=1000000", "--set", "train.log_every=50",
                "--set", f"data.train={args.train}", "--set", f"data.val={args.val}",
-               "--set", f"train.seed={args.seed}"] + \
+               "--set", f"train.seed={args.seed}",
+               "--set", f"train.precision={args.precision}"] + \
         (["--set", f"model.luma_from={luma}"] if luma else [])
     # per-model overrides come last, so they win over the defaults above
     extra = DEFAULT_SETS.get(name, []) + [
@@ -123,7 +124,7 @@ def train_command(name: str, seconds: float, args, pipeline: str = "device"
     for item in extra:
         command += ["--set", item]
     return command, {"init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline,
-                     "seed": args.seed, **({"set": extra} if extra else {}),
+                     "seed": args.seed, "precision": args.precision, **({"set": extra} if extra else {}),
                      **({"luma_from": os.path.relpath(luma, ROOT)} if luma else {})}
 
 
@@ -214,6 +215,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100_000,
                         help="train.seed of every run (default: from the clock)")
     parser.add_argument("--val-every", type=int, default=500)
+    # TF32 rounding cost the shipped weights under 0.001 dB on the 256-px tiled validation
+    # crops (scripts/score_val.py --precision tf32, docs/training.md) and moves the
+    # attention's products, about 2/3 of a step's flops, onto the tensor cores
+    parser.add_argument("--precision", default="tf32", choices=("tf32", "fp32", "bf16"),
+                        help="train.precision of every run (a per-model --set wins); tf32 is "
+                        "float32 with TF32 tensor-core products on a CUDA GPU, fp32 elsewhere")
     parser.add_argument("--min-share", type=float, default=45.0,
                         help="skip a model whose share of the budget is below this (s)")
     parser.add_argument("--parallel", action="store_true",

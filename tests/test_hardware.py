@@ -43,7 +43,55 @@ def test_bad_precisions_are_refused():
     with pytest.raises(ValueError, match="one of"):
         autocast_dtype("half", "cpu")
     assert "not available" in precision_plan("fp16", "cpu")
-    assert set(PRECISIONS) == {"auto", "fp32", "bf16", "fp16"}
+    assert set(PRECISIONS) == {"auto", "fp32", "tf32", "bf16", "fp16"}
+
+
+@pytest.fixture
+def float32_products():
+    """PyTorch's process-wide float32 product settings, restored after the test."""
+    saved = (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision)
+    torch.backends.cuda.matmul.fp32_precision = "ieee"
+    yield
+    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = saved
+
+
+def test_tf32_is_float32_with_tf32_products_on_cuda_only(float32_products):
+    """tf32 never autocasts; on a CUDA device it switches the matrix products (the
+    attention's) to TF32, and every other precision puts them back to full float32
+    (PyTorch's default); on a CPU nothing changes."""
+    for device in ("cpu", "cuda"):
+        assert autocast_dtype("tf32", device) is None
+    hardware.use_float32_products("tf32", "cpu")
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    assert precision_plan("tf32", "cpu") == "float32 everywhere (TF32 exists on CUDA GPUs only)"
+    for other in ("fp32", "bf16", "auto"):
+        hardware.use_float32_products("tf32", torch.device("cuda", 0))
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+        hardware.use_float32_products(other, "cuda")
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    assert "TF32" in precision_plan("tf32", "cuda")
+
+
+def test_training_applies_tf32_for_its_device(monkeypatch, float32_products, tmp_path):
+    """build_parts hands train.precision and the run's device to use_float32_products."""
+    import numpy as np
+
+    from panet.io import save_image
+    from panet.train import build
+    from panet.train.config import build_config
+
+    save_image(tmp_path / "photo.png", np.random.default_rng(0).random((64, 64, 3)))
+    calls = []
+    monkeypatch.setattr(build, "use_float32_products", lambda *a: calls.append(a))
+    config = build_config({
+        "model": {"name": "panet-s", "options": {"n_feats": 8, "n_resblocks": 1}},
+        "task": {"type": "denoise", "sigma": 25},
+        "data": {"train": str(tmp_path), "val": str(tmp_path), "workers": 0,
+                 "patch_size": 24, "val_patch_size": 0},
+        "train": {"precision": "tf32", "device": "cpu", "batch_size": 2}})
+    build.build_parts(config, build.Distribution.from_environment(config), warm_start=False)
+    assert calls == [("tf32", torch.device("cpu"))]
 
 
 def test_speedup_probe_measures_float32_even_under_autocast(monkeypatch):

@@ -135,7 +135,8 @@ def test_the_colour_jpeg_run_trains_beside_the_latest_luma_weights(lease, tmp_pa
     import argparse
 
     args = argparse.Namespace(out=str(tmp_path / "out"), init=str(tmp_path), lr_factor=0.5,
-                              warmup=100, val_every=500, train="t", val="v", seed=1)
+                              warmup=100, val_every=500, train="t", val="v", seed=1,
+                              precision="tf32")
 
     def luma_of(name):
         command, info = lease.train_command(name, 100.0, args)
@@ -159,18 +160,23 @@ def test_a_per_model_set_reaches_that_models_run_only_and_wins(lease, tmp_path):
     import argparse
 
     args = argparse.Namespace(out=str(tmp_path), init=None, lr_factor=0.5, warmup=100,
-                              val_every=500, train="t", val="v", seed=1,
+                              val_every=500, train="t", val="v", seed=1, precision="tf32",
                               model_set=[lease.model_override("denoise-gray:task.sigma=[30,50]"),
-                                         lease.model_override("denoise-gray:train.seed=7")])
+                                         lease.model_override("denoise-gray:train.seed=7"),
+                                         lease.model_override("denoise-gray:train.precision=bf16")])
     command, info = lease.train_command("denoise-gray", 100.0, args)
     sets = [command[i + 1] for i, c in enumerate(command) if c == "--set"]
-    assert sets[-2:] == ["task.sigma=[30,50]", "train.seed=7"]
+    assert sets[-3:] == ["task.sigma=[30,50]", "train.seed=7", "train.precision=bf16"]
     assert sets.index("train.seed=1") < sets.index("train.seed=7")   # the later one wins
+    assert sets.index("train.precision=tf32") < sets.index("train.precision=bf16")
     # the denoisers' default weighted list comes before, so the given list replaces it
     assert sets.index(lease.SIGMA_LIST) < sets.index("task.sigma=[30,50]")
-    assert info["set"] == [lease.SIGMA_LIST, "task.sigma=[30,50]", "train.seed=7"]
+    assert info["set"] == [lease.SIGMA_LIST, "task.sigma=[30,50]", "train.seed=7",
+                           "train.precision=bf16"]
     other, info = lease.train_command("denoise-color", 100.0, args)
     assert [c for c in other if c.startswith("task.sigma")] == [lease.SIGMA_LIST]
+    # every other run trains at the script's --precision
+    assert [c for c in other if c.startswith("train.precision")] == ["train.precision=tf32"]
     plain, info = lease.train_command("demosaic", 100.0, args)
     assert not any(c.startswith("task.") for c in plain) and "set" not in info
     for bad in ("task.sigma=[30]", "nosuchmodel:task.sigma=[30]", "denoise-gray:task.sigma"):
@@ -233,3 +239,32 @@ def test_the_offline_mini_history_reads_each_report_beside_the_weights_committed
     assert [p["iterations"] for p in series] == [100, 1000, 10000]
     assert history.slope(series, "RGGB") == pytest.approx(2.0)
     assert history.slope(series[:2], "RGGB") is None   # two points make no fit
+
+
+def test_emulated_tf32_rounds_the_operands_of_products_and_convolutions_only():
+    """score_val's TF32 emulation, against values rounded by hand: 10 mantissa bits, to
+    nearest, ties to even, and only the multiplied operands of the listed functions."""
+    import torch
+    import torch.nn.functional as F
+
+    score = _script("score_val")
+    u = 2.0 ** -10   # one TF32 unit in the last place at 1.0
+    x = torch.tensor([1 + u, 1 + u / 4, 1 + 3 * u / 4, 1 + u / 2, 1 + 3 * u / 2, -(1 + 3 * u / 4),
+                      2.0 ** -15 * (1 + u / 4)])
+    expected = torch.tensor([1 + u, 1.0, 1 + u, 1.0, 1 + 2 * u, -(1 + u), 2.0 ** -15])
+    assert torch.equal(score.tf32_round(x), expected.float())
+
+    torch.manual_seed(0)
+    a, b, acc = torch.randn(2, 5, 7), torch.randn(2, 7, 3), torch.randn(2, 5, 3)
+    image, weight, bias = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(4)
+    r = score.tf32_round
+    with score.precision_context("tf32"):
+        assert torch.equal(torch.bmm(a, b), torch.bmm(r(a), r(b)).detach())
+        assert torch.equal(a @ b, torch.bmm(r(a), r(b)))
+        assert torch.equal(torch.baddbmm(acc, a, b), torch.baddbmm(acc, r(a), r(b)))
+        assert torch.equal(F.conv2d(image, weight, bias), F.conv2d(r(image), r(weight), bias))
+        assert torch.equal(a + 0, a)     # other functions see the operands as they are
+    with score.precision_context("tf32-convs"):
+        assert torch.equal(torch.bmm(a, b), torch.bmm(a.clone(), b.clone()))
+        assert torch.equal(F.conv2d(image, weight), F.conv2d(r(image), r(weight)))
+    assert not torch.equal(torch.bmm(a, b), torch.bmm(r(a), r(b)))   # the rounding shows

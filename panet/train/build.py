@@ -28,6 +28,7 @@ from panet.data.device_batches import DeviceBatches
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
 from panet.data.synthetic import SYNTHETIC_SIZE
 from panet.hardware import autocast_dtype as hardware_autocast_dtype
+from panet.hardware import use_float32_products
 from panet.hardware import available_device
 from panet.models import create_model
 from panet.tasks import training_task
@@ -194,6 +195,7 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
     if config.train.threads > 0:
         torch.set_num_threads(config.train.threads)
     dtype = autocast_dtype(config.train.precision, place.device)
+    use_float32_products(config.train.precision, place.device)
     if place.device.type == "cuda":   # fixed crop sizes: let cuDNN pick its fastest kernels
         torch.backends.cudnn.benchmark = True
     task = make_task(config)

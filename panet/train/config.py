@@ -78,7 +78,7 @@ class OptimSection:
 class TrainSection:
     iterations: int = 1_000_000      # the paper: 1000 epochs of 1000 iterations
     batch_size: int = 16             # global batch (split across processes)
-    precision: str = "auto"          # auto | fp32 | bf16 | fp16
+    precision: str = "auto"          # auto | fp32 | tf32 | bf16 | fp16
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     threads: int = 0                 # CPU threads per process; 0 leaves PyTorch's choice
     seed: int = 0
