@@ -139,16 +139,16 @@ def use_float32_products(precision: str, device: torch.device | str) -> None:
     to a 10-bit mantissa, sums in float32; Ampere and newer) for ``tf32``, and keep them in
     full float32 for every other precision.
 
-    That full float32 is PyTorch's default, which also lets cuDNN's convolutions use TF32
-    (kept for all precisions): ``tf32`` adds the matrix products, most of the attention's
-    work. The setting is process-wide; on other devices nothing changes.
+    Full float32 products are PyTorch's default, which also lets cuDNN's convolutions use
+    TF32 (left as it is): ``tf32`` adds the matrix products, most of the attention's work.
+    The setting is process-wide; on other devices nothing changes.
 
     >>> use_float32_products("tf32", "cpu")   # no TF32 on a CPU: nothing changes
     """
     if torch.device(device).type == "cuda":
-        torch.backends.cuda.matmul.fp32_precision = "tf32" if precision == "tf32" else "ieee"
-        if precision == "tf32":
-            torch.backends.cudnn.conv.fp32_precision = "tf32"
+        # the long-standing switch: PyTorch's newer per-backend one makes this one raise
+        # when read afterwards, and parts of PyTorch still read it
+        torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
 
 
 def precision_plan(precision: str, device: torch.device | str = "cpu") -> str:

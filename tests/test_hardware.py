@@ -48,11 +48,11 @@ def test_bad_precisions_are_refused():
 
 @pytest.fixture
 def float32_products():
-    """PyTorch's process-wide float32 product settings, restored after the test."""
-    saved = (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision)
-    torch.backends.cuda.matmul.fp32_precision = "ieee"
+    """PyTorch's process-wide float32 product setting, restored after the test."""
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
     yield
-    torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = saved
+    torch.set_float32_matmul_precision(saved)
 
 
 def test_tf32_is_float32_with_tf32_products_on_cuda_only(float32_products):
@@ -62,14 +62,14 @@ def test_tf32_is_float32_with_tf32_products_on_cuda_only(float32_products):
     for device in ("cpu", "cuda"):
         assert autocast_dtype("tf32", device) is None
     hardware.use_float32_products("tf32", "cpu")
-    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    assert torch.get_float32_matmul_precision() == "highest"
     assert precision_plan("tf32", "cpu") == "float32 everywhere (TF32 exists on CUDA GPUs only)"
     for other in ("fp32", "bf16", "auto"):
         hardware.use_float32_products("tf32", torch.device("cuda", 0))
+        assert torch.get_float32_matmul_precision() == "high"
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
-        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
         hardware.use_float32_products(other, "cuda")
-        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+        assert torch.get_float32_matmul_precision() == "highest"
     assert "TF32" in precision_plan("tf32", "cuda")
 
 
