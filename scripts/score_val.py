@@ -24,9 +24,9 @@ import contextlib
 import json
 
 import torch
-from torch.overrides import TorchFunctionMode
 import yaml
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from panet.restore import default_overlap, model_scale, tiled_forward
 from panet.train.build import luma_chroma_pair

@@ -124,7 +124,8 @@ def train_command(name: str, seconds: float, args, pipeline: str = "device"
     for item in extra:
         command += ["--set", item]
     return command, {"init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline,
-                     "seed": args.seed, "precision": args.precision, **({"set": extra} if extra else {}),
+                     "seed": args.seed, "precision": args.precision,
+                     **({"set": extra} if extra else {}),
                      **({"luma_from": os.path.relpath(luma, ROOT)} if luma else {})}
 
 
