@@ -54,6 +54,30 @@ def test_every_shipped_model_has_a_gap_and_small_shares_are_left_out(lease, monk
         ["demosaic", "denoise-gray"]
 
 
+def test_a_model_close_to_its_target_gets_its_floor_in_a_long_call_only(lease, monkeypatch):
+    """demosaic, 0.07 dB short, would get 39 s of a 520-s call by its gap and be left out;
+    its floor gives it 110 s there, the others sharing the rest by their gaps. A 225-s call
+    is under 4 times the floor: no floor, and demosaic is left out as before."""
+    for name, gap in {"denoise-color": 0.46, "denoise-gray": 0.41, "demosaic": 0.07}.items():
+        monkeypatch.setitem(lease.GAPS, name, gap)
+    monkeypatch.setattr(lease, "FLOORS", {"demosaic": 110.0})
+    names = ["denoise-color", "denoise-gray", "demosaic"]
+    assert lease.kept_models(names, 520, 45) == names
+    given = lease.shares(names, 520.0, 520.0)
+    assert given["demosaic"] == 110.0
+    assert given["denoise-color"] == pytest.approx(410 * 0.46 / 0.87)
+    assert given["denoise-gray"] == pytest.approx(410 * 0.41 / 0.87)
+    assert lease.kept_models(names, 225, 45) == ["denoise-color", "denoise-gray"]
+    # the last model of a call takes what is left, never more
+    assert lease.shares(["demosaic"], 80.0, 520.0) == {"demosaic": 80.0}
+    # a floor below the gap's own share changes nothing
+    monkeypatch.setitem(lease.GAPS, "demosaic", 0.9)
+    given = lease.shares(names, 520.0, 520.0)
+    assert given["demosaic"] == pytest.approx(520 * 0.9 / 1.77)
+    monkeypatch.setattr(lease, "FLOORS", {})
+    assert lease.shares(names, 520.0, 520.0) == given
+
+
 @pytest.fixture(scope="module")
 def curves():
     return _script("plot_learning_curves")
