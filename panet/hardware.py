@@ -141,7 +141,8 @@ def use_float32_products(precision: str, device: torch.device | str) -> None:
 
     Full float32 products are PyTorch's default, which also lets cuDNN's convolutions use
     TF32 (left as it is): ``tf32`` adds the matrix products, most of the attention's work.
-    The setting is process-wide; on other devices nothing changes.
+    The setting is process-wide (PyTorch applies it to oneDNN's CPU products too, on CPUs
+    that have a faster mode); for a CPU device nothing is set.
 
     >>> use_float32_products("tf32", "cpu")   # no TF32 on a CPU: nothing changes
     """
@@ -163,6 +164,8 @@ def precision_plan(precision: str, device: torch.device | str = "cpu") -> str:
     except ValueError as error:
         return f"not available ({error})"
     if dtype is None:
+        if precision == "fp32" and torch.device(device).type == "cuda":
+            return "float32 everywhere (cuDNN's convolutions may use TF32, PyTorch's default)"
         if precision == "tf32":
             return ("float32 storage and sums; convolutions and matrix products (the "
                     "attention's too) round their inputs to TF32"

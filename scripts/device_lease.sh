@@ -16,6 +16,10 @@
 set -euo pipefail
 budget=${1:-500}
 shift || true
+if ! [[ "$budget" =~ ^[0-9]+$ ]]; then
+    echo "error: the budget is whole seconds, got '$budget'" >&2
+    exit 2
+fi
 python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
@@ -27,9 +31,10 @@ bundle=${OUT:-runs/device-bundle}
 mkdir -p "$bundle"
 if [ "$n" = 1 ]; then
     start=$SECONDS
-    timeout 60 python3 benchmarks/train_throughput.py --device cuda --shipped --batch 32 \
+    timeout -k 5 60 python3 benchmarks/train_throughput.py --device cuda --shipped --batch 32 \
         --steps 20 --precisions fp32 tf32 bf16 2>&1 | tee "$bundle/throughput.txt" || true
-    budget=$((budget - (SECONDS - start)))
+    spent=$((SECONDS - start))
+    budget=$((budget > spent ? budget - spent : 0))
 fi
 python3 scripts/train_on_device.py --budget "$budget" --out "$out" \
     --train .devpack/train --val .devpack/val --bundle "$bundle" "$@"

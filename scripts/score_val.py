@@ -11,10 +11,12 @@ sixth of the tile), whatever tiling its metadata names. With ``model.luma_from``
 JPEG) each file is scored as the pair that ships, that model giving the luma. New weights
 replace the shipped ones only when they score higher here (never on offline-mini).
 
-``--precision tf32`` emulates on the CPU what ``train.precision: tf32`` makes a CUDA GPU do
-(every convolution and matrix product rounds its float32 inputs to TF32's 10-bit mantissa
-and sums in float32); ``tf32-convs`` rounds the convolutions' only, as PyTorch's default
-float32 does on a GPU. So the cost of TF32 rounding to a model is measured without a GPU.
+``--precision tf32`` emulates on the CPU what ``train.precision: tf32`` makes a CUDA GPU do:
+every convolution and matrix product cuts its float32 operands to TF32's 10-bit mantissa
+(rounded to nearest here; ``tf32-truncated`` drops the bits instead, the worse case, since
+how a GPU converts is not documented) and sums in float32. ``tf32-convs`` cuts the
+convolutions' only, as PyTorch's default float32 does on a GPU. So the cost of TF32 to a
+model is measured without a GPU.
 """
 
 from __future__ import annotations
@@ -51,11 +53,14 @@ class Tiled(nn.Module):
         return tiled_forward(self.model, x, self.tile, overlap, scale=model_scale(self.model))
 
 
-def tf32_round(x: torch.Tensor) -> torch.Tensor:
-    """``x`` (float32) rounded to TF32: 10 mantissa bits, to nearest, ties to even."""
+def tf32_round(x: torch.Tensor, truncate: bool = False) -> torch.Tensor:
+    """``x`` (float32) cut to TF32's 10 mantissa bits: rounded to nearest, ties to even, or
+    with ``truncate`` the lower bits dropped (towards zero). Infinities and NaNs pass."""
     bits = x.contiguous().view(torch.int32)
-    bits = (bits + 0x0FFF + ((bits >> 13) & 1)) & -0x2000
-    return bits.view(torch.float32)
+    if not truncate:
+        bits = bits + 0x0FFF + ((bits >> 13) & 1)
+    cut = (bits & -0x2000).view(torch.float32)
+    return torch.where(torch.isfinite(x), cut, x)
 
 
 #: torch functions whose float32 operands a GPU rounds to TF32, with the positions of those
@@ -68,15 +73,16 @@ CONVOLUTIONS = {"conv2d": (0, 1), "conv_transpose2d": (0, 1)}
 class EmulatedTF32(TorchFunctionMode):
     """Round the float32 operands of ``rounded`` (name -> operand positions) to TF32."""
 
-    def __init__(self, rounded: dict[str, tuple[int, ...]]) -> None:
+    def __init__(self, rounded: dict[str, tuple[int, ...]], truncate: bool = False) -> None:
         super().__init__()
-        self.rounded = rounded
+        self.rounded, self.truncate = rounded, truncate
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         positions = self.rounded.get(getattr(func, "__name__", ""), ())
         if positions:
-            args = tuple(tf32_round(a) if i in positions and isinstance(a, torch.Tensor)
-                         and a.dtype == torch.float32 else a for i, a in enumerate(args))
+            args = tuple(tf32_round(a, self.truncate) if i in positions and
+                         isinstance(a, torch.Tensor) and a.dtype == torch.float32 else a
+                         for i, a in enumerate(args))
         return func(*args, **(kwargs or {}))
 
 
@@ -84,8 +90,8 @@ def precision_context(name: str):
     """The context that scores under ``--precision name`` on the CPU."""
     if name == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    if name == "tf32":
-        return EmulatedTF32({**PRODUCTS, **CONVOLUTIONS})
+    if name in ("tf32", "tf32-truncated"):
+        return EmulatedTF32({**PRODUCTS, **CONVOLUTIONS}, truncate=name == "tf32-truncated")
     if name == "tf32-convs":
         return EmulatedTF32(CONVOLUTIONS)
     return contextlib.nullcontext()
@@ -107,11 +113,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override the configuration, as panet train --set (e.g. "
                         "task.sigma=15 to score one noise level)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "tf32", "tf32-convs"),
+    parser.add_argument("--precision",
+                        choices=("fp32", "bf16", "tf32", "tf32-truncated", "tf32-convs"),
                         default="fp32",
                         help="bf16: score under bfloat16 autocast on the CPU (does a model "
-                        "trained in bfloat16 lean on its rounding?); tf32, tf32-convs: "
-                        "emulate a GPU's TF32 rounding (above)")
+                        "trained in bfloat16 lean on its rounding?); tf32, tf32-truncated, "
+                        "tf32-convs: emulate a GPU's TF32 (above)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

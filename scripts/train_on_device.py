@@ -57,10 +57,13 @@ DEFAULT_SETS = {"denoise-color": [SIGMA_LIST], "denoise-gray": [SIGMA_LIST]}
 FLOORS = {"demosaic": 110.0}
 
 
-def shares(names: list[str], left: float, budget: float) -> dict[str, float]:
+def shares(names: list[str], left: float, budget: float, min_share: float = 0.0
+           ) -> dict[str, float]:
     """Seconds for each of ``names`` out of ``left``: in proportion to the gaps (at least
-    0.1 dB each), except that a model with a floor (``FLOORS``, granted where the call's
-    ``budget`` is at least 4 times it) gets its floor if its proportional share is smaller.
+    0.1 dB each), except that a model with a floor (``FLOORS``) gets its floor where its
+    proportional share is smaller, if the call's ``budget`` is at least 4 times the floor
+    and what is left still gives every other model ``min_share`` (so a floor never takes
+    the time of models further behind).
 
     >>> given = shares(["denoise-color", "demosaic"], 100.0, 100.0)   # no floor in 100 s
     >>> {name: round(seconds) for name, seconds in given.items()}
@@ -70,8 +73,10 @@ def shares(names: list[str], left: float, budget: float) -> dict[str, float]:
     total = sum(weight.values())
     floors = {n: FLOORS[n] for n in names
               if n in FLOORS and 4 * FLOORS[n] <= budget and left * weight[n] / total < FLOORS[n]}
-    floors = {n: min(f, left) for n, f in floors.items()}
-    rest = max(0.0, left - sum(floors.values()))
+    others = len(names) - len(floors)
+    if floors and left - sum(floors.values()) < min_share * others:
+        floors = {}
+    rest = left - sum(floors.values())
     free = sum(weight[n] for n in names if n not in floors)
     return {n: floors[n] if n in floors else rest * weight[n] / free for n in names}
 
@@ -85,7 +90,7 @@ def kept_models(names: list[str], budget: float, min_share: float) -> list[str]:
     """
     kept = list(names)
     while kept:
-        given = shares(kept, budget, budget)
+        given = shares(kept, budget, budget, min_share)
         small = [n for n in kept if given[n] < min_share]
         if not small:
             break
@@ -299,7 +304,7 @@ def main() -> None:
                                                 f"under {args.min_share:.0f} s"}
     for index, name in enumerate(kept):
         left = args.budget - (time.time() - started)
-        share = shares(kept[index:], left, args.budget)[name]
+        share = shares(kept[index:], left, args.budget, args.min_share)[name]
         if share < args.min_share / 2:
             summary["runs"][name] = {"skipped": f"only {share:.0f} s were left for it"}
             continue

@@ -55,9 +55,10 @@ def test_every_shipped_model_has_a_gap_and_small_shares_are_left_out(lease, monk
 
 
 def test_a_model_close_to_its_target_gets_its_floor_in_a_long_call_only(lease, monkeypatch):
-    """demosaic, 0.07 dB short, would get 39 s of a 520-s call by its gap and be left out;
-    its floor gives it 110 s there, the others sharing the rest by their gaps. A 225-s call
-    is under 4 times the floor: no floor, and demosaic is left out as before."""
+    """demosaic, 0.07 dB short, would get 520 * 0.1 / 0.97 = 54 s of a 520-s call by its gap
+    (counted as at least 0.1 dB); its floor gives it 110 s there, the others sharing the rest
+    by their gaps. A 225-s call is under 4 times the floor: no floor, and demosaic's 23 s
+    leave it out. Nor does a floor take the time of a model further behind."""
     for name, gap in {"denoise-color": 0.46, "denoise-gray": 0.41, "demosaic": 0.07}.items():
         monkeypatch.setitem(lease.GAPS, name, gap)
     monkeypatch.setattr(lease, "FLOORS", {"demosaic": 110.0})
@@ -70,6 +71,12 @@ def test_a_model_close_to_its_target_gets_its_floor_in_a_long_call_only(lease, m
     assert lease.kept_models(names, 225, 45) == ["denoise-color", "denoise-gray"]
     # the last model of a call takes what is left, never more
     assert lease.shares(["demosaic"], 80.0, 520.0) == {"demosaic": 80.0}
+    # late in a call (earlier runs overran): the floor would leave gray under 45 s, so the
+    # gaps decide (0.41 : 0.1) and the floor yields
+    late = lease.shares(["denoise-gray", "demosaic"], 140.0, 520.0, min_share=45.0)
+    assert late["denoise-gray"] == pytest.approx(140 * 0.41 / 0.51)
+    assert lease.shares(["denoise-gray", "demosaic"], 160.0, 520.0,
+                        min_share=45.0)["demosaic"] == 110.0
     # a floor below the gap's own share changes nothing
     monkeypatch.setitem(lease.GAPS, "demosaic", 0.9)
     given = lease.shares(names, 520.0, 520.0)
@@ -267,28 +274,40 @@ def test_the_offline_mini_history_reads_each_report_beside_the_weights_committed
 
 def test_emulated_tf32_rounds_the_operands_of_products_and_convolutions_only():
     """score_val's TF32 emulation, against values rounded by hand: 10 mantissa bits, to
-    nearest, ties to even, and only the multiplied operands of the listed functions."""
+    nearest, ties to even (or truncated), and only the multiplied operands of the listed
+    functions; the expected results are computed outside the emulation."""
     import torch
     import torch.nn.functional as F
 
     score = _script("score_val")
     u = 2.0 ** -10   # one TF32 unit in the last place at 1.0
     x = torch.tensor([1 + u, 1 + u / 4, 1 + 3 * u / 4, 1 + u / 2, 1 + 3 * u / 2, -(1 + 3 * u / 4),
-                      2.0 ** -15 * (1 + u / 4)])
-    expected = torch.tensor([1 + u, 1.0, 1 + u, 1.0, 1 + 2 * u, -(1 + u), 2.0 ** -15])
-    assert torch.equal(score.tf32_round(x), expected.float())
+                      2.0 ** -15 * (1 + u / 4), float("inf"), -float("inf")])
+    nearest = torch.tensor([1 + u, 1.0, 1 + u, 1.0, 1 + 2 * u, -(1 + u), 2.0 ** -15,
+                            float("inf"), -float("inf")])
+    truncated = torch.tensor([1 + u, 1.0, 1.0, 1.0, 1 + u, -1.0, 2.0 ** -15,
+                              float("inf"), -float("inf")])
+    assert torch.equal(score.tf32_round(x), nearest)
+    assert torch.equal(score.tf32_round(x, truncate=True), truncated)
+    nans = torch.tensor([0x7F800001, 0x7FFFFFFF, -1], dtype=torch.int32).view(torch.float32)
+    assert score.tf32_round(nans).isnan().all()   # NaN payloads do not wrap to inf or zero
 
     torch.manual_seed(0)
-    a, b, acc = torch.randn(2, 5, 7), torch.randn(2, 7, 3), torch.randn(2, 5, 3)
+    a, b, acc = torch.randn(2, 5, 7), torch.randn(2, 7, 3), torch.randn(2, 5, 3) * (1 + u / 3)
     image, weight, bias = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(4)
+    bias = bias * (1 + u / 3)   # off the TF32 grid, so rounding it would show
     r = score.tf32_round
+    expected = {"bmm": torch.bmm(r(a), r(b)), "baddbmm": torch.baddbmm(acc, r(a), r(b)),
+                "conv": F.conv2d(r(image), r(weight), bias), "plain bmm": torch.bmm(a, b),
+                "truncated": torch.bmm(r(a, truncate=True), r(b, truncate=True))}
+    assert not torch.equal(expected["bmm"], expected["plain bmm"])   # the rounding shows
     with score.precision_context("tf32"):
-        assert torch.equal(torch.bmm(a, b), torch.bmm(r(a), r(b)).detach())
-        assert torch.equal(a @ b, torch.bmm(r(a), r(b)))
-        assert torch.equal(torch.baddbmm(acc, a, b), torch.baddbmm(acc, r(a), r(b)))
-        assert torch.equal(F.conv2d(image, weight, bias), F.conv2d(r(image), r(weight), bias))
-        assert torch.equal(a + 0, a)     # other functions see the operands as they are
+        assert torch.equal(torch.bmm(a, b), expected["bmm"])
+        assert torch.equal(a @ b, expected["bmm"])
+        assert torch.equal(torch.baddbmm(acc, a, b), expected["baddbmm"])
+        assert torch.equal(F.conv2d(image, weight, bias), expected["conv"])
+    with score.precision_context("tf32-truncated"):
+        assert torch.equal(torch.bmm(a, b), expected["truncated"])
     with score.precision_context("tf32-convs"):
-        assert torch.equal(torch.bmm(a, b), torch.bmm(a.clone(), b.clone()))
-        assert torch.equal(F.conv2d(image, weight), F.conv2d(r(image), r(weight)))
-    assert not torch.equal(torch.bmm(a, b), torch.bmm(r(a), r(b)))   # the rounding shows
+        assert torch.equal(torch.bmm(a, b), expected["plain bmm"])
+        assert torch.equal(F.conv2d(image, weight, bias), expected["conv"])

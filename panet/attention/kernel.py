@@ -67,6 +67,8 @@ class _BlockwiseAttention(torch.autograd.Function):
     may be bfloat16/float16: the exponentials are then rounded to that dtype (and kept so),
     and the aggregation and all four products of the backward pass run in it, with float32
     accumulation; only the matching product stays in float32 (see ``_low_precision_block``).
+    (Under ``train.precision: tf32`` on a GPU the float32 products round their operands to
+    TF32, as every float32 matrix product of that process does.)
 
     The backward pass either reuses the exponentiated scores kept by the forward pass
     (when ``keep`` was granted: training sizes, where they fit) or recomputes them.
