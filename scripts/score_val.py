@@ -13,10 +13,11 @@ replace the shipped ones only when they score higher here (never on offline-mini
 
 ``--precision tf32`` emulates on the CPU what ``train.precision: tf32`` makes a CUDA GPU do:
 every convolution and matrix product cuts its float32 operands to TF32's 10-bit mantissa
-(rounded to nearest here; ``tf32-truncated`` drops the bits instead, the worse case, since
-how a GPU converts is not documented) and sums in float32. ``tf32-convs`` cuts the
-convolutions' only, as PyTorch's default float32 does on a GPU. So the cost of TF32 to a
-model is measured without a GPU.
+and sums in float32. ``--tf32-ops convs`` cuts the convolutions' only, as PyTorch's default
+float32 does on a GPU, ``products`` the matrix products' only (what ``tf32`` adds to it).
+The cut rounds to nearest, or with ``--tf32-rounding truncate`` drops the bits: how a GPU
+converts is not documented, so both are measured. So the cost of TF32 to a model is
+measured without a GPU.
 """
 
 from __future__ import annotations
@@ -86,14 +87,15 @@ class EmulatedTF32(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def precision_context(name: str):
-    """The context that scores under ``--precision name`` on the CPU."""
+def precision_context(name: str, ops: str = "all", truncate: bool = False):
+    """The context that scores under ``--precision name`` on the CPU; for ``tf32``, ``ops``
+    (all, convs or products) says whose operands are cut, and ``truncate`` how."""
     if name == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
-    if name in ("tf32", "tf32-truncated"):
-        return EmulatedTF32({**PRODUCTS, **CONVOLUTIONS}, truncate=name == "tf32-truncated")
-    if name == "tf32-convs":
-        return EmulatedTF32(CONVOLUTIONS)
+    if name == "tf32":
+        rounded = {"all": {**PRODUCTS, **CONVOLUTIONS}, "convs": CONVOLUTIONS,
+                   "products": PRODUCTS}[ops]
+        return EmulatedTF32(rounded, truncate)
     return contextlib.nullcontext()
 
 
@@ -113,12 +115,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override the configuration, as panet train --set (e.g. "
                         "task.sigma=15 to score one noise level)")
-    parser.add_argument("--precision",
-                        choices=("fp32", "bf16", "tf32", "tf32-truncated", "tf32-convs"),
-                        default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "bf16", "tf32"), default="fp32",
                         help="bf16: score under bfloat16 autocast on the CPU (does a model "
-                        "trained in bfloat16 lean on its rounding?); tf32, tf32-truncated, "
-                        "tf32-convs: emulate a GPU's TF32 (above)")
+                        "trained in bfloat16 lean on its rounding?); tf32: emulate a GPU's "
+                        "TF32 (above)")
+    parser.add_argument("--tf32-ops", choices=("all", "convs", "products"), default="all",
+                        help="with --precision tf32: whose operands are cut")
+    parser.add_argument("--tf32-rounding", choices=("nearest", "truncate"), default="nearest",
+                        help="with --precision tf32: how they are cut")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -135,7 +139,8 @@ def main() -> None:
 
     try:
         config = build_config(apply_overrides(raw, overrides))
-        with precision_context(args.precision):
+        with precision_context(args.precision, args.tf32_ops,
+                               args.tf32_rounding == "truncate"):
             scores = {path: round(validation_psnr(Tiled(scored(path), args.tile, args.overlap),
                                                   config), 4)
                       for path in args.weights}

@@ -299,15 +299,20 @@ def test_emulated_tf32_rounds_the_operands_of_products_and_convolutions_only():
     r = score.tf32_round
     expected = {"bmm": torch.bmm(r(a), r(b)), "baddbmm": torch.baddbmm(acc, r(a), r(b)),
                 "conv": F.conv2d(r(image), r(weight), bias), "plain bmm": torch.bmm(a, b),
+                "plain conv": F.conv2d(image, weight, bias),
                 "truncated": torch.bmm(r(a, truncate=True), r(b, truncate=True))}
     assert not torch.equal(expected["bmm"], expected["plain bmm"])   # the rounding shows
+    assert not torch.equal(expected["conv"], expected["plain conv"])
     with score.precision_context("tf32"):
         assert torch.equal(torch.bmm(a, b), expected["bmm"])
         assert torch.equal(a @ b, expected["bmm"])
         assert torch.equal(torch.baddbmm(acc, a, b), expected["baddbmm"])
         assert torch.equal(F.conv2d(image, weight, bias), expected["conv"])
-    with score.precision_context("tf32-truncated"):
+    with score.precision_context("tf32", truncate=True):
         assert torch.equal(torch.bmm(a, b), expected["truncated"])
-    with score.precision_context("tf32-convs"):
+    with score.precision_context("tf32", ops="convs"):
         assert torch.equal(torch.bmm(a, b), expected["plain bmm"])
         assert torch.equal(F.conv2d(image, weight, bias), expected["conv"])
+    with score.precision_context("tf32", ops="products"):
+        assert torch.equal(torch.bmm(a, b), expected["bmm"])
+        assert torch.equal(F.conv2d(image, weight, bias), expected["plain conv"])
