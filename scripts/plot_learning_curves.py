@@ -49,7 +49,7 @@ STAGES = {name: [f"gpu1-{name}", f"gpu2-{name}", f"gpu3-{name}", f"cpu0-{name}-b
                  f"cpu18-{name}", f"cpu19-{name}-branch", f"cpu19-{name}",
                  f"cpu20-{name}-branch", f"cpu20-{name}", f"cpu21-{name}-branch",
                  f"cpu21-{name}", f"gpu10-{name}", f"gpu11-{name}",
-                 f"cpu22-{name}-branch", f"cpu23-{name}-branch"]
+                 f"cpu22-{name}-branch", f"cpu23-{name}-branch", f"cpu24-{name}"]
           for name in GAPS}
 #: How a stage trained with ``model.luma_from`` is labelled: its validation PSNR is the
 #: two-part model's (another quantity than the colour network's alone), so the fit uses
