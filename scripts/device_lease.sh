@@ -11,8 +11,8 @@
 #   bash scripts/device_lease.sh 225 --init /tmp/device-runs
 # Arguments after the budget go to train_on_device.py. Each call writes its runs to a new
 # folder (/tmp/device-runs, then /tmp/device-runs-2, ...). The first call first times a
-# training step in float32, TF32 and bfloat16 (benchmarks/train_throughput.py, about 20 s,
-# taken from the budget; $OUT/throughput.txt): the runs train in TF32 unless told otherwise.
+# training step in float32, TF32 and bfloat16 (benchmarks/train_throughput.py, expected to
+# take about 20 s, which come off the budget; $OUT/throughput.txt): the runs train in TF32 unless told otherwise.
 set -euo pipefail
 budget=${1:-500}
 shift || true
