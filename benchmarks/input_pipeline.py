@@ -8,7 +8,8 @@ GPU runs: 1-3 workers on a 2-core host), batches moved to the device. ``device``
 :class:`~panet.data.device_batches.DeviceBatches` on ``--device`` (start-up, which includes
 JPEG coding, is reported apart). With ``--steps``, also full training iterations/s of the
 shipped model (warm-started from its weights, the config's batch and precision) fed by each
-pipeline: the number that the GPU training scripts get.
+pipeline: the number that the GPU training scripts get. Data: ``panet data fetch train``, then
+``python scripts/pack_train_crops.py .devpack`` (or pass any folder of photos as ``--train``).
 """
 
 from __future__ import annotations

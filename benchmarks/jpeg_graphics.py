@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from panet.metrics import psnr
     from panet.models.composite import LumaChromaJPEG
     from panet.pretrained import load_pretrained, pretrained_entry
-    from panet.restore import default_overlap, restore_pixels
+    from panet.inference import default_overlap, model_tiling, restore_pixels
     from panet.tasks import for_images
 
     luma_paths = args.luma or [None]
@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     for label, clean in pictures.items():
         for quality in qualities:
             degraded, _ = spec.degradation(quality)(clean, np.random.default_rng(0))
-            scores = [psnr(restore_pixels(model, degraded, task="jpeg", tile=48,
-                                          overlap=default_overlap(48),
+            scores = [psnr(restore_pixels(model, degraded, task=spec,
+                                          tiling=model_tiling(model, spec, 48,
+                                                              default_overlap(48)),
                                           jpeg_grid=standard_grid(quality),
                                           consistent=True)[0], clean)
                       for model in models]

@@ -3,7 +3,7 @@
     python benchmarks/onnx_speed.py [--models denoise-color,sr-x4] [--size 192] [--repeat 2]
 
 Each shipped model is exported to a temporary ONNX file; then the same image (``--size``²
-random pixels, input size) is restored with :func:`panet.restore.restore_pixels` in tiles
+random pixels, input size) is restored with :func:`panet.inference.restore_pixels` in tiles
 of the model's own restore tile (48) with both backends, best of ``--repeat`` runs, after a
 warm-up on a small image. Threads: PyTorch's and onnxruntime's intra-op count are both
 ``torch.get_num_threads()``.
@@ -22,16 +22,18 @@ from panet.checkpoints.onnx_file import load_onnx_model
 from panet.export import export_onnx
 from panet.hardware import describe_machine
 from panet.pretrained import load_pretrained, pretrained_entry
-from panet.restore import default_overlap, restore_pixels
+from panet.inference import default_overlap, model_tiling, restore_pixels
+from panet.tasks import get_task
 
 
 def _seconds(model, pixels, task, tile, repeat):
-    restore_pixels(model, pixels[:48, :48], task=task, tile=tile, overlap=default_overlap(tile))
+    task = get_task(task)
+    tiling = model_tiling(model, task, tile, default_overlap(tile))
+    restore_pixels(model, pixels[:48, :48], task=task, tiling=tiling)
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        out, _ = restore_pixels(model, pixels, task=task, tile=tile,
-                                overlap=default_overlap(tile))
+        out, _ = restore_pixels(model, pixels, task=task, tiling=tiling)
         best = min(best, time.perf_counter() - start)
     return best, out
 

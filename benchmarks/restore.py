@@ -11,7 +11,8 @@ models, with the model's own overlap or each of ``--overlaps``) and with the aut
 (unless ``--no-paper``), and times CBM3D on the same crop. Models are registry names
 (random weights: weights do not change the time) or shipped names such as
 ``denoise-color``. Each run is a fresh process so that peak memory (max RSS)
-belongs to that run alone.
+belongs to that run alone. Data: ``speed`` needs offline-mini (``panet data fetch test``), and
+its CBM3D row the baselines extra (``pip install -e ".[baselines]"``); ``memory`` needs none.
 
 ``memory`` runs the real `panet restore` command on a synthetic 6000x4000 photo with the
 default memory budget. At ~900 s per megapixel on this CPU the whole image would take
@@ -23,6 +24,7 @@ network's per-tile peak is reached, so the process's peak memory is the real one
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -34,7 +36,9 @@ _SPEED_CHILD = r"""
 import json, resource, sys, time, numpy as np, torch
 from panet.data.datasets import Denoise, RestorationDataset, find_images
 from panet.data.photos import default_root, set_folder
-from panet.restore import preferred_overlap, resolve_model, restore_pixels, tile_for_memory
+from panet.inference import model_tiling, preferred_overlap, restore_pixels, tile_for_memory
+from panet.pretrained import resolve_model
+from panet.tasks import get_task
 name, precision, protocol, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 overlap, tile = sys.argv[5], int(sys.argv[6])
 paths = [p for p in find_images(set_folder(default_root(), "test")) if "kodim23" in p]
@@ -49,7 +53,9 @@ else:
     tile = tile or tile_for_memory(model, size, size, 3, 4 * 2**30)
     overlap = preferred_overlap(model, tile) if overlap == "own" else int(overlap)
     start = time.perf_counter()
-    restore_pixels(model, noisy, protocol=protocol, tile=tile, overlap=overlap, dtype=dtype)
+    task = get_task("denoise")
+    restore_pixels(model, noisy, task=task, dtype=dtype,
+                   tiling=model_tiling(model, task, tile, overlap, protocol=protocol))
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "seconds_per_mp": seconds / (size * size / 1e6),
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -58,10 +64,10 @@ print(json.dumps({"seconds": seconds, "seconds_per_mp": seconds / (size * size /
 
 _MEMORY_CHILD = r"""
 import resource, sys
-import panet.restore as restore
+import panet.restorer as restorer
 from panet.cli import main
 real_tiles = int(sys.argv[1])
-original = restore.resolve_model
+original = restorer.resolve_model
 def limited(*args, **kwargs):
     model, random = original(*args, **kwargs)
     forward, calls = model.forward, [0]
@@ -70,7 +76,7 @@ def limited(*args, **kwargs):
         return forward(x) if calls[0] <= real_tiles else x.clone()
     model.forward = first_tiles_only
     return model, random
-restore.resolve_model = limited
+restorer.resolve_model = limited
 status = main(sys.argv[2:])
 print("PEAK_MIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "STATUS", status)
 """
@@ -81,9 +87,10 @@ def speed(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|")
     tiles = [("tiles", o) for o in args.overlaps.split(",")]
     protocols = tiles + ([("paper", "own")] if args.paper else [])
-    runs = [("cbm3d", "fp64", "-", "own")] + [(m, p, proto, o) for m in args.models.split(",")
-                                              for p in args.precisions.split(",")
-                                              for proto, o in protocols]
+    # CBM3D needs the optional bm3d package (pip install -e ".[baselines]"); without it, no row
+    cbm3d = [("cbm3d", "fp64", "-", "own")] if importlib.util.find_spec("bm3d") else []
+    runs = cbm3d + [(m, p, proto, o) for m in args.models.split(",")
+                    for p in args.precisions.split(",") for proto, o in protocols]
     for name, precision, protocol, overlap in runs:
         output = subprocess.run([sys.executable, "-c", _SPEED_CHILD, name, precision,
                                  "paper" if protocol == "paper" else "default", str(args.size),

@@ -6,7 +6,8 @@
 On centre crops of the offline-mini photos (noisy at ``--sigma``, 8-bit clipped), each
 tile size is compared with the clean image and with untiled inference (the whole crop at
 once, where attention sees everything), and the authors' chop (SPEC §4) is added. Prints a
-Markdown table.
+Markdown table. Data: ``panet data fetch test`` (offline-mini); ``--model`` may be any weights
+file, such as ``panet/weights/denoise-color.safetensors``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 from panet.data.datasets import Denoise, RestorationDataset, find_images
 from panet.data.photos import default_root, set_folder
 from panet.metrics import psnr
-from panet.restore import resolve_model, restore_pixels
+from panet.inference import model_tiling, restore_pixels
+from panet.pretrained import resolve_model
+from panet.tasks import get_task
 
 
 def main() -> None:
@@ -45,7 +48,9 @@ def main() -> None:
         untiled = None
         for name, options in settings:
             start = time.perf_counter()
-            out, _ = restore_pixels(model, noisy, task="denoise", **options)
+            task = get_task("denoise")
+            out, _ = restore_pixels(model, noisy, task=task,
+                                    tiling=model_tiling(model, task, **options))
             rows[name]["seconds"] += time.perf_counter() - start
             untiled = out if untiled is None else untiled
             rows[name]["clean"].append(psnr(out, clean))

@@ -59,7 +59,8 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     Raises ``ValueError`` when no shipped weights exist for the task (or the image is
     unusable)."""
     from panet.pretrained import default_for
-    from panet.restore import resolve_model, restore_pixels, tile_for_memory
+    from panet.inference import model_tiling, restore_pixels, tile_for_memory
+    from panet.pretrained import resolve_model
 
     check_family(task)
     level, degradation, label = _degradation(task, DEFAULT_LEVELS[task] if level is None
@@ -78,8 +79,8 @@ def run_demo(task: str = "denoise", level=None, image: str | None = None,
     tile = tile_for_memory(model, height, width, channels, 4 * 2**30)
     start = time.perf_counter()
     # kept consistent with the input, as panet restore does (a JPEG to its quantisation)
-    restored, _ = restore_pixels(model, degraded, task=task, pattern=str(level), tile=tile,
-                                 overlap=None,   # the model's own, as panet restore
+    restored, _ = restore_pixels(model, degraded, task=spec, pattern=spec.bayer_pattern(level),
+                                 tiling=model_tiling(model, spec, tile),   # its own overlap
                                  jpeg_grid=spec.jpeg_grid(level), consistent=True)
     seconds = time.perf_counter() - start
     y, shave = spec.y, spec.shave(level)

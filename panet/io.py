@@ -24,7 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from panet.files import atomic_output, check_input_file
 
 __all__ = ["ImageError", "ImageData", "load_image", "save_image", "read_image", "write_image",
-           "image_size", "sample_image_path", "FORMATS"]
+           "image_size", "sample_image_path", "split_alpha", "from_integers", "to_integers",
+           "FORMATS"]
 
 #: File extensions -> format names, and what each format can hold.
 FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG",
@@ -66,7 +67,9 @@ def sample_image_path() -> str:
     return str(resources.files("panet") / "assets" / "sample.png")
 
 
-def _split_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def split_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(pixels, alpha or None)`` of an ``H x W`` or ``H x W x C`` array (2 or 4 channels:
+    the last is alpha)."""
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or 0 in array.shape:
@@ -78,7 +81,8 @@ def _split_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return array, None
 
 
-def _from_integers(array: np.ndarray, bit_depth: int) -> np.ndarray:
+def from_integers(array: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Integer levels of ``bit_depth`` bits as float32 in [0, 1] (as every decoder here)."""
     return (array.astype(np.float32) / float(2 ** bit_depth - 1)).astype(np.float32)
 
 
@@ -155,9 +159,9 @@ def _load_png16(path: str) -> ImageData:
     array = array.reshape(height, width, planes)
     exif, icc = _png_metadata(path)
     array, exif = _orient(array, exif)
-    pixels, alpha = _split_alpha(array)
-    return ImageData(_from_integers(pixels, 16),
-                     None if alpha is None else _from_integers(alpha, 16), 16, "PNG", exif, icc)
+    pixels, alpha = split_alpha(array)
+    return ImageData(from_integers(pixels, 16),
+                     None if alpha is None else from_integers(alpha, 16), 16, "PNG", exif, icc)
 
 
 def _load_tiff(path: str) -> ImageData:
@@ -178,14 +182,14 @@ def _load_tiff(path: str) -> ImageData:
         array = array[..., None]
     array, exif = _orient(array, exif)
     if array.dtype == np.uint8:
-        depth, scaled = 8, _from_integers(array, 8)
+        depth, scaled = 8, from_integers(array, 8)
     elif array.dtype == np.uint16:
-        depth, scaled = 16, _from_integers(array, 16)
+        depth, scaled = 16, from_integers(array, 16)
     elif np.issubdtype(array.dtype, np.floating):
         depth, scaled = 32, array.astype(np.float32)
     else:
         raise ValueError(f"TIFF sample type {array.dtype} is not supported")
-    pixels, alpha = _split_alpha(scaled)
+    pixels, alpha = split_alpha(scaled)
     return ImageData(pixels, alpha, depth, "TIFF", exif, icc)
 
 
@@ -212,12 +216,12 @@ def _load_pillow(path: str) -> ImageData:
         array = np.asarray(image).astype(np.int64)
         if array.min() < 0 or array.max() > 65535:
             raise ValueError(f"{mode} values outside 0..65535 are not supported")
-        return ImageData(_from_integers(array.astype(np.uint16)[..., None], 16), None, 16,
+        return ImageData(from_integers(array.astype(np.uint16)[..., None], 16), None, 16,
                          image_format, exif_bytes, icc)
     elif mode not in ("L", "LA", "RGB", "RGBA"):
         raise ValueError(f"image mode {mode} is not supported")
-    pixels, alpha = _split_alpha(np.asarray(image))
-    return ImageData(_from_integers(pixels, 8), None if alpha is None else _from_integers(alpha, 8),
+    pixels, alpha = split_alpha(np.asarray(image))
+    return ImageData(from_integers(pixels, 8), None if alpha is None else from_integers(alpha, 8),
                      8, image_format, exif_bytes, icc)
 
 
@@ -266,7 +270,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return load_image(path).pixels
 
 
-def _to_integers(values: np.ndarray, bit_depth: int, rows: int = 256) -> np.ndarray:
+def to_integers(values: np.ndarray, bit_depth: int, rows: int = 256) -> np.ndarray:
     """Round to integer levels in float64 (exact at 16 bits), a band of ``rows`` at a time:
     a float64 copy of a whole 24-MP photo would take 600 MB."""
     top = 2 ** bit_depth - 1
@@ -297,7 +301,7 @@ def _encode(path: str, image_format: str, array: np.ndarray, bit_depth: int,
     if bit_depth == 32:
         _write_tiff(path, array.astype(np.float32), exif, icc)
         return
-    ints = _to_integers(array, bit_depth)
+    ints = to_integers(array, bit_depth)
     if bit_depth == 16 and image_format == "PNG":
         height, width, planes = ints.shape
         writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4),

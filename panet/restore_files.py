@@ -15,67 +15,17 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from panet.io import FORMATS, ImageError, load_image, save_image
-from panet.models.card import model_card
-from panet.tasks import for_images
-from panet.restore import (restore_pixels, resolve_model,
-                           tile_for_memory, input_channels)
+from panet.restorer import RestoreOptions, restore_image
 
-__all__ = ["RestoreOptions", "ModelPool", "expand_inputs", "output_target", "restore_file",
+__all__ = ["expand_inputs", "output_target", "output_name", "check_target", "restore_file",
            "OUTPUT_SUFFIX"]
 
 #: Added to the file name when outputs are written beside their inputs.
 OUTPUT_SUFFIX = "_panet"
-
-
-@dataclass
-class RestoreOptions:
-    """How to restore: task and its side information, tiling, precision, device.
-
-    ``sigma`` and ``quality`` are what the user said about the input (the shipped models
-    are blind); when they are missing, the noise level or the JPEG quality is read from
-    the image and reported.
-    """
-
-    task: str = "denoise"
-    pattern: str = "RGGB"
-    sigma: float | None = None
-    quality: int | None = None
-    tile: int | None = None
-    overlap: int | None = None
-    max_memory_bytes: int = 4 * 2**30
-    ensemble: bool = False
-    protocol: str = "default"
-    dtype: torch.dtype | None = None
-    device: torch.device | str = "cpu"
-    # keep what the input says about the original (restore_pixels's ``consistent``) and, for
-    # JPEG files, their quantisation intervals
-    consistency: bool = True
-
-
-class ModelPool:
-    """The model for each image's channel count: a given model serves every image; the
-    shipped weights of a task are loaded per channel count (gray images get the gray model
-    where one exists) on first use."""
-
-    def __init__(self, model: nn.Module, task: str, scale: int | None, fixed: bool,
-                 device: torch.device | str = "cpu") -> None:
-        self.task, self.scale, self.fixed, self.device = task, scale, fixed, device
-        self.default = model.to(device)
-        self._by_channels = {input_channels(self.default): self.default}
-
-    def __call__(self, channels: int) -> nn.Module:
-        if self.fixed:
-            return self.default
-        if channels not in self._by_channels:
-            model, _ = resolve_model(None, self.task, self.scale, channels)
-            self._by_channels[channels] = model.to(self.device)
-        return self._by_channels[channels]
 
 
 def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[str, str]]:
@@ -103,6 +53,13 @@ def expand_inputs(items: list[str], recursive: bool = False) -> list[tuple[str, 
     return found
 
 
+def output_name(path: str, extension: str | None = None) -> str:
+    """The file name of ``path``'s output when written beside it or for download: its stem
+    with :data:`OUTPUT_SUFFIX`, and its own extension unless another is given."""
+    stem, ext = os.path.splitext(os.path.basename(path))
+    return stem + OUTPUT_SUFFIX + (extension or ext)
+
+
 def output_target(path: str, relative: str, output: str | None,
                   output_is_file: bool = False) -> str:
     """Where the restored ``path`` goes: ``output`` itself (one input, a file name), the
@@ -110,10 +67,23 @@ def output_target(path: str, relative: str, output: str | None,
     :data:`OUTPUT_SUFFIX`."""
     if output_is_file:
         return output
-    stem, ext = os.path.splitext(relative)
     if output:
-        return os.path.join(output, stem + ext)
-    return os.path.join(os.path.dirname(path), os.path.basename(stem + OUTPUT_SUFFIX + ext))
+        return os.path.join(output, relative)
+    return os.path.join(os.path.dirname(path), output_name(relative))
+
+
+def check_target(path: str, target: str, overwrite: bool) -> str | None:
+    """Why ``target`` must not be written for ``path`` (``"skip"`` for an existing output
+    without ``overwrite``), or ``None`` when it may be."""
+    if os.path.abspath(target) == os.path.abspath(path):
+        return f"{path}: the output would overwrite the input"
+    if os.path.splitext(target)[1].lower() not in FORMATS:
+        return (f"{path}: panet writes {', '.join(sorted(FORMATS))}, not "
+                f"{os.path.splitext(target)[1] or 'files without an extension'}; name the "
+                "output with -o")
+    if os.path.exists(target) and not overwrite:
+        return "skip"
+    return None
 
 
 def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
@@ -123,35 +93,13 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
     bit depth where the format allows, EXIF and ICC profile); returns a short note on what
     was found (shipped model used, estimated noise level, JPEG quality read).
 
-    ``models(channels)`` gives the network for the image's channel count. ``on_plan``, if
-    given, is told how many network calls the image will take and may return a callback
-    called after each.
+    ``models(channels)`` gives the network for the image's channel count
+    (:func:`panet.restorer.choose_models`). ``on_plan``, if given, is told how many network
+    calls the image will take and may return a callback called after each.
     """
     image = load_image(path)
-    height, width, channels = image.pixels.shape
-    net = models(channels)
-    tile = options.tile or tile_for_memory(net, height, width, channels,
-                                           int(options.max_memory_bytes))
-    spec = for_images(options.task, channels)
-    grid = spec.file_jpeg_grid(path) if options.consistency else None
-    pixels, note = restore_pixels(
-        net, image.pixels, task=options.task, pattern=options.pattern, tile=tile,
-        overlap=options.overlap, ensemble=options.ensemble, protocol=options.protocol,
-        dtype=options.dtype, device=torch.device(options.device), on_plan=on_plan,
-        jpeg_grid=grid, consistent=options.consistency)
-    notes = [note] if note else []
-    alpha = image.alpha
-    scale = pixels.shape[0] // height
-    if alpha is not None and scale > 1:
-        import numpy as np
-
-        from panet.degradations import imresize
-
-        alpha = np.clip(imresize(alpha, scale), 0, 1)
-    if options.sigma is None and options.quality is None:   # nothing said about the level
-        read = spec.read_level(image.pixels, path, image.format)
-        if read:
-            notes.append(read)
+    pixels, alpha, notes = restore_image(image.pixels, image.alpha, models, options, path=path,
+                                         image_format=image.format, on_plan=on_plan)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     except OSError as error:
@@ -161,7 +109,4 @@ def restore_file(path: str, target: str, models: Callable[[int], nn.Module],
         depth = 8
     save_image(target, pixels, alpha=alpha, bit_depth=depth, exif=image.exif,
                icc_profile=image.icc_profile)
-    name = model_card(net).shipped_name
-    if name:
-        notes.insert(0, f"shipped model {name}")
     return "; ".join(notes)

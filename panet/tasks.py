@@ -68,6 +68,32 @@ class Task:
     upscales: ClassVar[bool] = False
     #: the degraded input can be scored against the clean image (not a mosaic)
     input_comparable: ClassVar[bool] = True
+    #: what a level is called where a user gives it (``panet restore --sigma`` ...)
+    level_option: ClassVar[str] = "level"
+    #: what a level read from an image is, in words
+    level_read: ClassVar[str] = "level read"
+
+    def for_channels(self, channels: int) -> "Task":
+        """The task of this family for images of ``channels`` channels (:func:`for_images`)."""
+        return for_images(self.family, channels)
+
+    def bayer_pattern(self, level: Level | None) -> str:
+        """The Bayer pattern of an input at ``level`` (demosaicing only)."""
+        return "RGGB"
+
+    def upscale(self, level: Level | None) -> int | None:
+        """The upscaling factor a level asks for (SR only; ``None``: any)."""
+        return None
+
+    def suggest_level(self, pixels: np.ndarray | None, path: str | None,
+                      image_format: str | None) -> tuple[str, str]:
+        """``(level, note)`` for a form: what can be read from the image (``None``: none
+        given yet), and what it is."""
+        level = None if pixels is None else self.measure_level(pixels, path or "", image_format)
+        if level is None:
+            return "", ""
+        text = f"{level:.1f}" if isinstance(level, float) else str(level)
+        return text, f"{self.level_read} from the image"
 
     @property
     def keeps_input(self) -> bool:
@@ -157,6 +183,8 @@ class DenoiseTask(Task):
     default_level: Level = 25.0
     baselines: tuple[str, ...] = ("input", "cbm3d")
     paper_min_pixels: int = 6800
+    level_option: ClassVar[str] = "sigma"
+    level_read: ClassVar[str] = "noise sigma estimated"
 
     def parse_level(self, text: str) -> float:
         value = float(text)
@@ -207,6 +235,15 @@ class DemosaicTask(Task):
         return f"{level} mosaic (zeros where unsampled)"
 
     input_comparable: ClassVar[bool] = False
+    level_option: ClassVar[str] = "pattern"
+
+    def bayer_pattern(self, level: Level | None) -> str:
+        return self.parse_level(str(level)) if level is not None else str(self.default_level)
+
+    def suggest_level(self, pixels: np.ndarray | None, path: str | None,
+                      image_format: str | None) -> tuple[str, str]:
+        return str(self.default_level), \
+            f"Bayer pattern of the mosaic ({', '.join(BAYER_PATTERNS)})"
 
     def degradation(self, level: Level) -> Demosaic:
         return Demosaic(pattern=str(level))
@@ -258,6 +295,8 @@ class JPEGTask(Task):
     gray_y: bool = True
     default_level: Level = 20
     baselines: tuple[str, ...] = ("input", "bm3d-deblock")
+    level_option: ClassVar[str] = "quality"
+    level_read: ClassVar[str] = "JPEG quality read"
 
     @property
     def model_channels(self) -> int:
@@ -314,6 +353,14 @@ class SuperResolutionTask(Task):
     baselines: tuple[str, ...] = ("bicubic",)
     default_architecture: str = "pa-edsr-x{scale}"
     upscales: ClassVar[bool] = True
+    level_option: ClassVar[str] = "scale"
+
+    def upscale(self, level: Level | None) -> int | None:
+        return None if level is None else self.parse_level(str(level))
+
+    def suggest_level(self, pixels: np.ndarray | None, path: str | None,
+                      image_format: str | None) -> tuple[str, str]:
+        return str(self.default_level), "upscaling factor"
 
     def parse_level(self, text: str) -> int:
         value = int(text)

@@ -31,7 +31,7 @@ import torch
 from panet.data.datasets import dihedral
 
 __all__ = ["Tiling", "Tiles", "PaperChop", "SelfEnsemble", "make_tiling", "tile_starts",
-           "tiled_forward", "paper_chop_forward", "ensemble_forward", "Forward"]
+           "Forward"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 OnTile = Callable[[], None] | None
@@ -92,99 +92,6 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
     return weights
 
 
-def tiled_forward(forward: Forward, x: torch.Tensor, tile: int, overlap: int = 16,
-                  scale: int = 1, on_tile: Callable[[], None] | None = None) -> torch.Tensor:
-    """``forward`` over overlapping ``tile x tile`` tiles of ``x`` (B x C x H x W), blended.
-
-    Overlaps are cross-faded with linear ramps. When ``tile`` covers the whole image this is
-    exactly ``forward(x)``.
-    """
-    height, width = x.shape[-2:]
-    if tile >= height and tile >= width:
-        result = forward(x)
-        if on_tile:
-            on_tile()
-        return result
-    if overlap >= tile:
-        raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
-    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    accumulate = torch.promote_types(x.dtype, torch.float32)
-    out = weight = None
-    for top in rows:
-        for left in cols:
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            # float32 accumulators (float64 for float64 input): a 24-MP colour output then
-            # needs 288 MB, and at most four tiles overlap any pixel
-            y = forward(x[..., top:bottom, left:right]).to(accumulate)
-            if out is None:
-                out = y.new_zeros(*y.shape[:-2], height * scale, width * scale)
-                weight = y.new_zeros(height * scale, width * scale)
-            ramp = torch.outer(
-                _ramp((bottom - top) * scale, overlap * scale, top == 0, bottom == height),
-                _ramp((right - left) * scale, overlap * scale, left == 0, right == width)
-            ).to(accumulate)
-            window = (slice(top * scale, bottom * scale), slice(left * scale, right * scale))
-            out[..., window[0], window[1]] += y * ramp
-            weight[window] += ramp
-            if on_tile:
-                on_tile()
-    return out.div_(weight).to(x.dtype)
-
-
-def paper_chop_forward(forward: Forward, x: torch.Tensor, min_pixels: int, shave: int = 10,
-                       scale: int = 1, on_tile: Callable[[], None] | None = None) -> torch.Tensor:
-    """The authors' test-time chop: four overlapping quadrants of ``(h/2+shave) x (w/2+shave)``,
-    split again while a quadrant has ``min_pixels`` or more, stitched without the overlap.
-
-    The paper used ``min_pixels`` 6800 for denoising and 6400 for the other tasks.
-    """
-    height, width = x.shape[-2:]
-    half_h, half_w = height // 2, width // 2
-    # Below 2*shave pixels a quadrant would be larger than the image (the authors' code
-    # then slices from the wrong end); it is clamped to the image instead.
-    size_h, size_w = min(half_h + shave, height), min(half_w + shave, width)
-    pieces = [x[..., :size_h, :size_w], x[..., :size_h, width - size_w:],
-              x[..., height - size_h:, :size_w], x[..., height - size_h:, width - size_w:]]
-    # The second test stops a recursion the authors' code would never leave (quadrants stop
-    # shrinking at 2*shave pixels); it never triggers with their 6400/6800 thresholds.
-    if size_h * size_w < min_pixels or (size_h >= height and size_w >= width):
-        outputs = []
-        for piece in pieces:
-            outputs.append(forward(piece))
-            if on_tile:
-                on_tile()
-    else:
-        outputs = [paper_chop_forward(forward, piece, min_pixels, shave, scale, on_tile)
-                   for piece in pieces]
-    s = scale
-    H, W, hh, hw, sh, sw = height * s, width * s, half_h * s, half_w * s, size_h * s, size_w * s
-    out = outputs[0].new_empty(*outputs[0].shape[:-2], H, W)
-    out[..., :hh, :hw] = outputs[0][..., :hh, :hw]
-    out[..., :hh, hw:] = outputs[1][..., :hh, sw - W + hw:]
-    out[..., hh:, :hw] = outputs[2][..., sh - H + hh:, :hw]
-    out[..., hh:, hw:] = outputs[3][..., sh - H + hh:, sw - W + hw:]
-    return out
-
-
-def ensemble_forward(forward: Forward, x: torch.Tensor) -> torch.Tensor:
-    """Mean of ``forward`` over the 8 flips/rotations of ``x``, each undone."""
-    return SelfEnsemble(_Plain())(forward, x)
-
-
-class _Plain:
-    """One call on the whole input."""
-
-    def __call__(self, forward: Forward, x: torch.Tensor, on_tile: OnTile = None
-                 ) -> torch.Tensor:
-        result = forward(x)
-        if on_tile:
-            on_tile()
-        return result
-
-    def calls(self, height: int, width: int) -> int:
-        return 1
-
-
 @dataclass(frozen=True)
 class Tiles:
     """Overlapping ``tile x tile`` tiles blended with ramps (``None``: the whole image)."""
@@ -195,8 +102,40 @@ class Tiles:
 
     def __call__(self, forward: Forward, x: torch.Tensor, on_tile: OnTile = None
                  ) -> torch.Tensor:
-        return tiled_forward(forward, x, self.tile or max(x.shape[-2:]), self.overlap,
-                             self.scale, on_tile)
+        """Overlaps are cross-faded with linear ramps; a tile covering the whole image is
+        exactly ``forward(x)``."""
+        tile, overlap, scale = self.tile or max(x.shape[-2:]), self.overlap, self.scale
+        height, width = x.shape[-2:]
+        if tile >= height and tile >= width:
+            result = forward(x)
+            if on_tile:
+                on_tile()
+            return result
+        if overlap >= tile:
+            raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({tile})")
+        rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+        accumulate = torch.promote_types(x.dtype, torch.float32)
+        out = weight = None
+        for top in rows:
+            for left in cols:
+                bottom, right = min(top + tile, height), min(left + tile, width)
+                # float32 accumulators (float64 for float64 input): a 24-MP colour output
+                # then needs 288 MB, and at most four tiles overlap any pixel
+                y = forward(x[..., top:bottom, left:right]).to(accumulate)
+                if out is None:
+                    out = y.new_zeros(*y.shape[:-2], height * scale, width * scale)
+                    weight = y.new_zeros(height * scale, width * scale)
+                ramp = torch.outer(
+                    _ramp((bottom - top) * scale, overlap * scale, top == 0, bottom == height),
+                    _ramp((right - left) * scale, overlap * scale, left == 0, right == width)
+                ).to(accumulate)
+                rows_out = slice(top * scale, bottom * scale)
+                cols_out = slice(left * scale, right * scale)
+                out[..., rows_out, cols_out] += y * ramp
+                weight[rows_out, cols_out] += ramp
+                if on_tile:
+                    on_tile()
+        return out.div_(weight).to(x.dtype)
 
     def calls(self, height: int, width: int) -> int:
         if not self.tile or (self.tile >= height and self.tile >= width):
@@ -215,7 +154,35 @@ class PaperChop:
 
     def __call__(self, forward: Forward, x: torch.Tensor, on_tile: OnTile = None
                  ) -> torch.Tensor:
-        return paper_chop_forward(forward, x, self.min_pixels, self.shave, self.scale, on_tile)
+        """Four overlapping quadrants of ``(h/2+shave) x (w/2+shave)``, split again while a
+        quadrant has ``min_pixels`` or more, stitched without the overlap."""
+        min_pixels, shave, scale = self.min_pixels, self.shave, self.scale
+        height, width = x.shape[-2:]
+        half_h, half_w = height // 2, width // 2
+        # Below 2*shave pixels a quadrant would be larger than the image (the authors' code
+        # then slices from the wrong end); it is clamped to the image instead.
+        size_h, size_w = min(half_h + shave, height), min(half_w + shave, width)
+        pieces = [x[..., :size_h, :size_w], x[..., :size_h, width - size_w:],
+                  x[..., height - size_h:, :size_w], x[..., height - size_h:, width - size_w:]]
+        # The second test stops a recursion the authors' code would never leave (quadrants
+        # stop shrinking at 2*shave pixels); it never triggers with their 6400/6800 limits.
+        if size_h * size_w < min_pixels or (size_h >= height and size_w >= width):
+            outputs = []
+            for piece in pieces:
+                outputs.append(forward(piece))
+                if on_tile:
+                    on_tile()
+        else:
+            outputs = [self(forward, piece, on_tile) for piece in pieces]
+        s = scale
+        H, W, hh, hw = height * s, width * s, half_h * s, half_w * s
+        sh, sw = size_h * s, size_w * s
+        out = outputs[0].new_empty(*outputs[0].shape[:-2], H, W)
+        out[..., :hh, :hw] = outputs[0][..., :hh, :hw]
+        out[..., :hh, hw:] = outputs[1][..., :hh, sw - W + hw:]
+        out[..., hh:, :hw] = outputs[2][..., sh - H + hh:, :hw]
+        out[..., hh:, hw:] = outputs[3][..., sh - H + hh:, sw - W + hw:]
+        return out
 
     def calls(self, height: int, width: int) -> int:
         return _count_calls(self, height, width, self.scale)

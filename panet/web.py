@@ -21,8 +21,9 @@ import numpy as np
 from panet.files import check_input_file
 from panet.io import ImageError, image_size, load_image
 from panet.pretrained import available
-from panet.restore_files import ModelPool, RestoreOptions, restore_file
-from panet.tasks import FAMILIES, for_images
+from panet.restore_files import output_name, restore_file
+from panet.restorer import RestoreOptions, choose_models
+from panet.tasks import FAMILIES, get_task
 
 __all__ = ["ServeSettings", "shipped_models", "suggest_level", "restore_upload",
            "build_app", "DEFAULT_MAX_PIXELS"]
@@ -43,43 +44,28 @@ class ServeSettings:
     concurrency: int = 1
 
 
-def shipped_models(task: str) -> list[str]:
+def shipped_models(family: str) -> list[str]:
     """The shipped models of a task family, the default first."""
-    return [entry.name for entry in available() if entry.task == task]
+    return [entry.name for entry in available() if entry.family == family]
 
 
-def _level_for(task: str, level: str | float | None) -> dict:
-    """``RestoreOptions`` fields and the model choice for a task's level, from text."""
-    text = "" if level is None else str(level).strip()
-    if task == "denoise":
-        return {"sigma": float(text)} if text else {}
-    if task == "jpeg":
-        return {"quality": int(float(text))} if text else {}
-    if task == "demosaic":
-        return {"pattern": text.upper() or "RGGB"}
-    return {"scale": int(float(text or 2))}
-
-
-def suggest_level(path: str | None, task: str) -> tuple[str, str]:
-    """``(level, note)`` read from an upload: the estimated noise level, the JPEG quality
-    of a JPEG file, the usual Bayer pattern, or the SR factor 2."""
-    if task == "demosaic":
-        return "RGGB", "Bayer pattern of the mosaic (RGGB, BGGR, GRBG or GBRG)"
-    if task == "sr":
-        return "2", "upscaling factor (2, 3 or 4)"
-    if not path:
-        return "", ""
-    try:
-        image = load_image(path)
-    except ImageError as error:
-        return "", str(error)
-    level = for_images(task, image.pixels.shape[2]).measure_level(image.pixels, path,
-                                                                  image.format)
-    if level is None:
-        return "", ""
-    what = "noise sigma estimated" if task == "denoise" else "JPEG quality read"
-    return (f"{level:.1f}" if isinstance(level, float) else str(level)), \
-        f"{what} from the image"
+def suggest_level(path: str | None, family: str) -> tuple[str, str]:
+    """``(level, note)`` for the form: what the task reads from an upload (the estimated
+    noise level, a JPEG file's quality) or its usual level (the Bayer pattern, the SR
+    factor, with the factors the shipped models have)."""
+    task, pixels, image_format = get_task(family), None, None
+    if path:
+        try:
+            image = load_image(path)
+        except ImageError as error:
+            return "", str(error)
+        task = task.for_channels(image.pixels.shape[2])
+        pixels, image_format = image.pixels, image.format
+    level, note = task.suggest_level(pixels, path, image_format)
+    factors = sorted({e.scale for e in available() if e.family == family and e.scale > 1})
+    if factors:
+        note += f" (shipped: {', '.join(map(str, factors))})"
+    return level, note
 
 
 def _check_upload(path: str | None, settings: ServeSettings) -> str:
@@ -93,46 +79,27 @@ def _check_upload(path: str | None, settings: ServeSettings) -> str:
     return path
 
 
-def restore_upload(path: str | None, task: str, level: str | float | None = None,
+def restore_upload(path: str | None, family: str, level: str | float | None = None,
                    model: str | None = None, settings: ServeSettings = ServeSettings(),
                    on_plan=None) -> str:
-    """Restore one uploaded file as ``panet restore --task TASK [level] [--model MODEL]``
+    """Restore one uploaded file as ``panet restore --task FAMILY [level] [--model MODEL]``
     would, into a lossless file (PNG; float TIFF for float input); returns its path.
     ``ValueError`` (one line) for anything wrong with the upload or the choices."""
-    from panet.restore import resolve_model
-
-    if task not in FAMILIES:
-        raise ValueError(f"unknown task {task!r}; tasks: {', '.join(FAMILIES)}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown task {family!r}; tasks: {', '.join(FAMILIES)}")
     path = _check_upload(path, settings)
-    try:
-        fields = _level_for(task, level)
-    except ValueError:
-        raise ValueError(f"{level!r} is not a level of task {task}") from None
-    scale = fields.pop("scale", None)
-    if scale is not None and scale not in (2, 3, 4) and not model:
-        raise ValueError(f"the shipped SR models upscale x2, x3 or x4, not x{scale}")
-    if task == "denoise" and not 0 <= fields.get("sigma", 0) <= 255:
-        raise ValueError(f"sigma must be from 0 to 255, got {level}")
-    if task == "jpeg" and not 1 <= fields.get("quality", 50) <= 100:
-        raise ValueError(f"JPEG quality must be from 1 to 100, got {level}")
-    if fields.get("pattern", "RGGB") not in ("RGGB", "BGGR", "GRBG", "GBRG"):
-        raise ValueError(f"Bayer pattern must be RGGB, BGGR, GRBG or GBRG, got {level}")
-    if model and model not in shipped_models(task):
-        raise ValueError(f"{model!r} is not a shipped {task} model; choose one of "
-                         f"{', '.join(shipped_models(task))}")
-    try:
-        network, _ = resolve_model(model, task, scale)
-    except KeyError as error:
-        raise ValueError(error.args[0]) from None
-    pool = ModelPool(network, task, scale, fixed=model is not None)
-    options = RestoreOptions(task=task, max_memory_bytes=int(settings.max_memory_gib * 2**30),
-                             **fields)
+    text = "" if level is None else str(level).strip()
+    options = RestoreOptions(task=get_task(family), level=text or None,
+                             max_memory_bytes=int(settings.max_memory_gib * 2**30))
+    if model and model not in shipped_models(family):
+        raise ValueError(f"{model!r} is not a shipped {family} model; choose one of "
+                         f"{', '.join(shipped_models(family))}")
+    models, _ = choose_models(options, model or None)
     # only a TIFF can hold floats, which a PNG cannot: those come back as float TIFF
     float_input = path.lower().endswith((".tif", ".tiff")) and load_image(path).bit_depth == 32
-    stem = os.path.splitext(os.path.basename(path))[0]
-    folder = tempfile.mkdtemp(dir=_OUTPUTS)
-    target = os.path.join(folder, f"{stem}_panet.{'tif' if float_input else 'png'}")
-    restore_file(path, target, pool, options, on_plan=on_plan)
+    target = os.path.join(tempfile.mkdtemp(dir=_OUTPUTS),
+                          output_name(path, ".tif" if float_input else ".png"))
+    restore_file(path, target, models, options, on_plan=on_plan)
     return target
 
 

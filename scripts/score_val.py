@@ -31,7 +31,8 @@ import yaml
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from panet.restore import default_overlap, model_scale, tiled_forward
+from panet.inference import default_overlap, model_scale
+from panet.tiling import Tiles
 from panet.train.build import luma_chroma_pair
 from panet.train.config import apply_overrides, build_config
 from panet.train.loop import validation_psnr
@@ -51,7 +52,7 @@ class Tiled(nn.Module):
         # a fixed rule, not the model's own overlap: old and new weights are compared (and
         # recorded scores stay comparable) at the same tiling
         overlap = default_overlap(self.tile) if self.overlap is None else self.overlap
-        return tiled_forward(self.model, x, self.tile, overlap, scale=model_scale(self.model))
+        return Tiles(self.tile, overlap, model_scale(self.model))(self.model, x)
 
 
 def tf32_round(x: torch.Tensor, truncate: bool = False) -> torch.Tensor:

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> None:
     from panet.evaluate.attention_map import (attention_blocks, attention_map_figure,
                                               query_attention)
     from panet.io import read_image
-    from panet.restore import input_channels
+    from panet.inference import input_channels
 
     try:
         column, row = (int(v) for v in args.at.split(","))

@@ -48,13 +48,13 @@ def file_slug(label: str) -> str:
 
 def resolve_model(spec: str | None, task: str, scale: int | None,
                   channels: int | None = None):
-    """:func:`panet.restore.resolve_model`, with unknown names as a one-line error."""
-    from panet.restore import resolve_model as resolve
+    """:func:`panet.pretrained.resolve_model`, with unknown names as a one-line error."""
+    from panet.pretrained import resolve_model as resolve
 
     try:
         return resolve(spec, task, scale, channels)
-    except KeyError as error:
-        raise CommandError(error.args[0]) from None
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 def finite_float(text: str) -> float:

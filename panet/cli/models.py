@@ -22,8 +22,7 @@ def run(args: argparse.Namespace) -> None:
     shipped = available()
     if shipped:
         print("\nshipped weights (the default of their task; cards in docs/models.md):")
-        table([(e.name, e.task + (f" x{e.scale}" if e.scale > 1 else "") +
-                (" (gray)" if e.channels == 1 else ""),
+        table([(e.name, e.task + (f" x{e.scale}" if e.scale > 1 else ""),
                 f"{count_parameters(load_pretrained(e)):,}", e.description) for e in shipped])
 
 

@@ -6,33 +6,29 @@ import argparse
 import os
 import sys
 
-from panet.cli.common import CommandError, finite_float, precision_dtype, resolve_model
+from panet.cli.common import CommandError, finite_float, precision_dtype
+from panet.degradations import BAYER_PATTERNS
 from panet.tasks import FAMILIES
 
 
-def _check_arguments(args: argparse.Namespace) -> None:
-    if args.sigma is not None and args.sigma < 0:
-        raise CommandError(f"--sigma must be non-negative, got {args.sigma}")
-    if args.quality is not None and not 1 <= args.quality <= 100:
-        raise CommandError(f"--quality must be from 1 to 100, got {args.quality}")
+def _options(args: argparse.Namespace, device):
+    """The command's options as :class:`~panet.restorer.RestoreOptions` (levels and
+    tiling checked there, by the task)."""
+    from panet.restorer import RestoreOptions
+    from panet.tasks import get_task
+
     if not 0 < args.max_memory <= 2**20:
         raise CommandError(f"--max-memory must be from 0 to 1048576 GiB, got {args.max_memory:g}")
-    if args.tile is not None and args.tile < 16:
-        raise CommandError(f"--tile must be at least 16 pixels, got {args.tile}")
-    if args.tile is not None and args.overlap is not None and args.tile <= args.overlap:
-        raise CommandError(f"--tile ({args.tile}) must be larger than --overlap ({args.overlap})")
-    if args.overlap is not None and args.overlap < 0:
-        raise CommandError(f"--overlap must be non-negative, got {args.overlap}")
-    from panet.pretrained import available
-    from panet.tasks import for_images
-
-    scales = sorted(e.scale for e in available() if e.task == args.task and e.scale > 1)
-    if for_images(args.task).upscales and args.model is None and args.scale is not None \
-            and args.scale not in scales:
-        names = [f"x{s}" for s in scales] or ["none"]
-        listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-        raise CommandError(f"--scale {args.scale}: the shipped SR models are {listed}; pass "
-                           "--model for another factor")
+    task = get_task(args.task)
+    try:
+        return RestoreOptions(
+            task=task, level=getattr(args, task.level_option), tile=args.tile,
+            overlap=args.overlap, max_memory_bytes=int(args.max_memory * 2**30),
+            ensemble=args.ensemble, protocol=args.protocol,
+            consistency=not args.no_consistency,
+            dtype=precision_dtype(args.precision, args.device), device=device)
+    except ValueError as error:
+        raise CommandError(f"--{error}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,41 +36,21 @@ def run(args: argparse.Namespace) -> int:
 
     from panet.hardware import available_device
     from panet.io import FORMATS
-    from panet.restore import model_scale
-    from panet.tasks import for_images
-    from panet.restore_files import (ModelPool, RestoreOptions, expand_inputs, output_target,
-                                     restore_file)
+    from panet.restore_files import check_target, expand_inputs, output_target, restore_file
+    from panet.restorer import choose_models
     from panet.workers import Workers
 
-    _check_arguments(args)
     workers = Workers.from_environment()   # under torchrun: this process's share of files
     device = available_device(args.device)   # before anything is loaded
     if device.type == "cuda" and workers.distributed and device.index is None:
         device = available_device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
-    upscales = for_images(args.task).upscales
-    model, random_weights = resolve_model(args.model, args.task, args.scale)
-    scale = model_scale(model)
-    if upscales and args.scale and args.scale != scale:
-        raise CommandError(f"the model upscales x{scale}, not x{args.scale}")
-    if upscales != (scale > 1):
-        raise CommandError(f"a x{scale} model does not fit task {args.task}")
-    if args.task == "denoise" and args.model is None and args.sigma is not None \
-            and args.sigma > 75:
-        print(f"panet: warning: the shipped denoisers were trained for sigma 0-75; sigma "
-              f"{args.sigma:g} is outside that range and will be under-smoothed",
-              file=sys.stderr)
-    if random_weights:
-        print("panet: warning: no trained weights for this model yet; it has RANDOM weights "
-              "and will not restore anything (pass --model PATH to trained weights)",
-              file=sys.stderr)
-    models = ModelPool(model, args.task, args.scale, fixed=args.model is not None,
-                       device=device)
-    options = RestoreOptions(
-        task=args.task, pattern=args.pattern, sigma=args.sigma, quality=args.quality,
-        tile=args.tile, overlap=args.overlap, max_memory_bytes=int(args.max_memory * 2**30),
-        ensemble=args.ensemble, protocol=args.protocol,
-        consistency=not args.no_consistency,
-        dtype=precision_dtype(args.precision, args.device), device=device)
+    options = _options(args, device)
+    try:
+        models, warnings = choose_models(options, args.model)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    for warning in warnings:
+        print(f"panet: warning: {warning}", file=sys.stderr)
     try:
         files = expand_inputs(args.inputs, args.recursive)
     except FileNotFoundError as error:
@@ -91,18 +67,13 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(mine, unit="image", disable=args.quiet or len(mine) < 2 or workers.rank > 0)
     for path, relative in bar:
         target = output_target(path, relative, args.output, out_is_file)
-        if os.path.abspath(target) == os.path.abspath(path):
-            print(f"panet: error: {path}: the output would overwrite the input", file=sys.stderr)
-            failed += 1
-            continue
-        if os.path.splitext(target)[1].lower() not in FORMATS:
-            print(f"panet: error: {path}: panet writes {', '.join(sorted(FORMATS))}, not "
-                  f"{os.path.splitext(target)[1] or 'files without an extension'}; name the "
-                  "output with -o", file=sys.stderr)
-            failed += 1
-            continue
-        if os.path.exists(target) and not args.overwrite:
+        refused = check_target(path, target, args.overwrite)
+        if refused == "skip":
             skipped += 1
+            continue
+        if refused:
+            print(f"panet: error: {refused}", file=sys.stderr)
+            failed += 1
             continue
         bars = []
 
@@ -152,7 +123,8 @@ def register(commands) -> None:
     restore.add_argument("--sigma", type=finite_float, help="noise level of the input (0-255). The "
                          "shipped denoisers are blind (sigma 0-75), so it is optional: "
                          "without it the level is estimated and reported")
-    restore.add_argument("--pattern", default="RGGB", choices=["RGGB", "BGGR", "GRBG", "GBRG"])
+    restore.add_argument("--pattern", default="RGGB", choices=BAYER_PATTERNS,
+                         help="Bayer pattern of a mosaic (demosaic)")
     restore.add_argument("--quality", type=int, help="JPEG quality of the input (optional: "
                          "the shipped models are blind over 10-40; read from JPEG files)")
     restore.add_argument("--scale", type=int, help="SR factor")
@@ -164,7 +136,7 @@ def register(commands) -> None:
     restore.add_argument("--max-memory", type=finite_float, default=4.0,
                          help="GiB for the whole process (sets the tile size; default 4)")
     restore.add_argument("--ensemble", action="store_true", help="average 8 flips/rotations")
-    restore.add_argument("--no-consistency", "--no-jpeg-constraint", action="store_true",
+    restore.add_argument("--no-consistency", action="store_true",
                          dest="no_consistency",
                          help="leave the network's output as it is (default: keep what the "
                               "input says about the original: a JPEG file's quantisation "

@@ -59,13 +59,12 @@ def query_attention(model: nn.Module, image: torch.Tensor, row: int, column: int
 def attention_map_figure(image: np.ndarray, maps: list[torch.Tensor], row: int, column: int,
                          scales: tuple[float, ...], path: str, title: str = "") -> None:
     """PNG: the image with the query marked, then one heat map per pyramid level over a
-    gray copy of the image, titled with the level's scale and its share of the weight."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    gray copy of the image, titled with the level's scale and its share of the weight.
+    Without matplotlib: :class:`~panet.evaluate.methods.MissingPackage`, one line."""
+    from panet.evaluate.figures import pyplot
     from panet.files import atomic_output
+
+    plt = pyplot("drawing the attention map")
 
     height, width = image.shape[:2]
     gray = image.mean(axis=2)

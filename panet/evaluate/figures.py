@@ -3,12 +3,31 @@ and every method side by side, each with a zoomed crop and its PSNR."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
+from panet.evaluate.methods import MissingPackage
 from panet.evaluate.runner import TASKS, Evaluation
 from panet.metrics import psnr
 
-__all__ = ["zoom_box", "comparison_figure"]
+__all__ = ["zoom_box", "comparison_figure", "pyplot"]
+
+_noted = False
+
+
+def pyplot(what: str):
+    """``matplotlib.pyplot`` on the file-only Agg backend; without matplotlib (the base
+    install has none), :class:`MissingPackage` saying in one line how to get it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingPackage(f'{what} needs matplotlib, which is not installed: '
+                             'pip install "panet[train]"') from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def zoom_box(image: np.ndarray, size: int) -> tuple[int, int]:
@@ -33,13 +52,19 @@ def _show(image: np.ndarray) -> np.ndarray:
 
 
 def comparison_figure(result: Evaluation, dataset: str, level: str, path: str,
-                      zoom: int | None = None) -> None:
+                      zoom: int | None = None) -> bool:
     """Write a PNG: one column per panel (ground truth, input, methods), the whole image
-    above with the zoom window outlined, the zoomed crop below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    above with the zoom window outlined, the zoomed crop below. Without matplotlib nothing
+    is drawn, a one-line note (once) says how to get it, and the answer is False."""
+    global _noted
+    try:
+        plt = pyplot("drawing the figures")
+    except MissingPackage as error:
+        if not _noted:
+            print(f"panet: note: no figures (the tables are complete): {error}",
+                  file=sys.stderr, flush=True)
+            _noted = True
+        return False
     from matplotlib.patches import Rectangle
 
     from panet.files import atomic_output
@@ -82,3 +107,4 @@ def comparison_figure(result: Evaluation, dataset: str, level: str, path: str,
     with atomic_output(path) as temporary:
         figure.savefig(temporary, dpi=110, format="png")
     plt.close(figure)
+    return True

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from panet.degradations import imresize
-from panet.restore import model_scale, restore_pixels
+from panet.inference import model_scale, model_tiling, restore_pixels
 from panet.tasks import Level, get_task
 
 __all__ = ["Method", "DegradedInput", "CBM3D", "BM3DDeblocker", "Demosaicer", "Bicubic",
@@ -29,7 +29,7 @@ __all__ = ["Method", "DegradedInput", "CBM3D", "BM3DDeblocker", "Demosaicer", "B
 
 
 # BM3D noise level (0-255) per JPEG quality, tuned on offline-train crops by
-# `python scripts/tune_deblocker.py` (see docs/evaluation.md); never on test images.
+# `python experiments/tune_deblocker.py` (see docs/evaluation.md); never on test images.
 DEBLOCKER_SIGMA = {10: 20.0, 20: 12.0, 30: 8.0, 40: 6.0}
 
 
@@ -124,6 +124,16 @@ class BM3DDeblocker(Method):
         return CBM3D()(degraded, "denoise", self.sigma_for(int(level)))
 
 
+def _colour_demosaicing():
+    """The ``colour_demosaicing`` package, imported without the warning that its ``colour``
+    dependency gives when matplotlib (which the demosaicers do not use) is not installed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _optional("colour_demosaicing", "baselines")
+
+
 _DEMOSAICERS = {"menon": ("Menon 2007", "demosaicing_CFA_Bayer_Menon2007"),
                 "malvar": ("Malvar 2004", "demosaicing_CFA_Bayer_Malvar2004"),
                 "bilinear": ("bilinear", "demosaicing_CFA_Bayer_bilinear")}
@@ -143,14 +153,10 @@ class Demosaicer(Method):
         self.name = _DEMOSAICERS[self.algorithm][0]
 
     def check_available(self) -> None:
-        _optional("colour_demosaicing", "baselines")
+        _colour_demosaicing()
 
     def __call__(self, degraded, task, level):
-        import warnings
-
-        with warnings.catch_warnings():   # it warns at import when matplotlib is missing
-            warnings.simplefilter("ignore")
-            package = _optional("colour_demosaicing", "baselines")
+        package = _colour_demosaicing()
         raw = degraded.sum(axis=2) if degraded.shape[2] == 3 else degraded[..., 0]
         out = getattr(package, _DEMOSAICERS[self.algorithm][1])(raw.astype(np.float64),
                                                                 str(level))
@@ -170,7 +176,7 @@ class Bicubic(Method):
 
 @dataclass
 class Network(Method):
-    """A restoration network run through :func:`panet.restore.restore_pixels`.
+    """A restoration network run through :func:`panet.inference.restore_pixels`.
 
     ``protocol="paper"`` is the authors' chop (SPEC §4); otherwise tiles of ``tile`` pixels.
     A network with a fixed level (``level``, e.g. a sigma-50 denoiser) only fills that
@@ -201,11 +207,13 @@ class Network(Method):
     def __call__(self, degraded, task, level):
         # the network's family: denoise-gray images go through the denoiser
         spec = get_task(task)
-        out, _ = restore_pixels(self.model, degraded, task=spec.family, pattern=str(level),
-                                tile=self.tile, overlap=self.overlap, ensemble=self.ensemble,
-                                protocol=self.protocol, dtype=self.dtype,
-                                jpeg_grid=spec.jpeg_grid(level) if self.consistency
-                                else None, consistent=self.consistency)
+        tiling = model_tiling(self.model, spec, self.tile, self.overlap, self.ensemble,
+                              self.protocol)
+        consistent = self.consistency and self.protocol != "paper"
+        out, _ = restore_pixels(self.model, degraded, task=spec,
+                                pattern=spec.bayer_pattern(level), tiling=tiling,
+                                dtype=self.dtype, consistent=consistent,
+                                jpeg_grid=spec.jpeg_grid(level) if consistent else None)
         return out
 
 

@@ -68,7 +68,7 @@ def networks_from_text(task: str, levels: list[Level], text: str | None = None, 
     """Networks from ``[LABEL=]NAME|FILE[@LEVEL]`` items (``@LEVEL``: a non-blind model
     scored at that level only); ``None`` takes the task's shipped model (one per SR
     scale), ``"none"`` no network. Returns the methods and warnings (random weights)."""
-    from panet.restore import resolve_model
+    from panet.pretrained import resolve_model
 
     spec = get_task(task)
     if text is None:
@@ -84,11 +84,8 @@ def networks_from_text(task: str, levels: list[Level], text: str | None = None, 
             label, item = item.split("=", 1)
         if item and "@" in item:
             item, level = item.rsplit("@", 1)
-        try:   # the family's model for this task's images (denoise-gray: the gray one)
-            model, random_weights = resolve_model(item, spec.family, scale,
-                                                  spec.model_channels)
-        except KeyError as error:
-            raise ValueError(error.args[0]) from None
+        # the family's model for this task's images (denoise-gray: the gray one)
+        model, random_weights = resolve_model(item, spec.family, scale, spec.model_channels)
         card = model_card(model)
         default = card.shipped_name or f"{card.architecture} (default)"
         name = label or (os.path.splitext(os.path.basename(item))[0] if item and

@@ -45,10 +45,18 @@ _ENTRIES = [
     ModelEntry("nonlocal-block", "panet", "ablation baseline",
                "PANet with 3x3 block-matching single-scale non-local attention",
                {"scales": [1.0]}),
+    ModelEntry("panet-s-light", "panet", "denoise, demosaic, jpeg (the shipped models)",
+               "PANet-S with light attention (reduction 4, levels 1 and 1/2)",
+               {"n_resblocks": 8, "reduction": 4, "scales": [1.0, 0.5]}),
     ModelEntry("pa-edsr-x2", "pa_edsr", "sr x2", "EDSR + pyramid attention, x2", {"scale": 2}),
     ModelEntry("pa-edsr-x3", "pa_edsr", "sr x3", "EDSR + pyramid attention, x3", {"scale": 3}),
     ModelEntry("pa-edsr-x4", "pa_edsr", "sr x4", "EDSR + pyramid attention, x4", {"scale": 4}),
 ]
+# The shipped SR models: EDSR-baseline size (64 features, 16 ResBlocks) + light attention.
+_ENTRIES += [ModelEntry(f"pa-edsr-light-x{s}", "pa_edsr", f"sr x{s} (the shipped models)",
+                        f"PA-EDSR at EDSR-baseline size with light attention, x{s}",
+                        {"scale": s, "n_feats": 64, "n_resblocks": 16, "res_scale": 1.0,
+                         "reduction": 4, "scales": [1.0, 0.5]}) for s in (2, 3, 4)]
 _REGISTRY = {entry.name: entry for entry in _ENTRIES}
 
 

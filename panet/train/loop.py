@@ -35,6 +35,7 @@ from panet.tasks import training_task
 from panet.train.build import (Distribution, TrainingParts, autocast_dtype, build_parts,
                                images_folder, make_task, resolve_device)
 from panet.train.config import ConfigError, TrainConfig, config_to_dict
+from panet.train.plots import missing_extras, note_missing, plot_curves
 
 __all__ = ["Trainer", "train_step", "resolve_device", "autocast_dtype", "make_task",
            "shard_indices", "validation_psnr", "TrainingParts", "Distribution", "build_parts"]
@@ -170,11 +171,14 @@ class Trainer:
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed \
             else self.model
         self._writer = None
+        # tensorboard and matplotlib are optional (panet[train]): without them a run writes
+        # metrics.jsonl only, and says so once
+        self.missing = missing_extras() if self.rank == 0 else []
 
     @property
     def writer(self):
-        """TensorBoard writer of rank 0 (created on first use)."""
-        if self._writer is None and self.rank == 0:
+        """TensorBoard writer of rank 0 (created on first use; None without tensorboard)."""
+        if self._writer is None and self.rank == 0 and "tensorboard" not in self.missing:
             from torch.utils.tensorboard import SummaryWriter
 
             # events after the checkpoint (all of them before the first) are dropped
@@ -349,7 +353,8 @@ class Trainer:
         if self.rank == 0:
             score = self.validate()
             self._log({"iteration": p.iteration, "val_psnr": score})
-            self.writer.add_scalar("validation/psnr", score, p.iteration)
+            if self.writer is not None:
+                self.writer.add_scalar("validation/psnr", score, p.iteration)
             if score > p.best_psnr:
                 p.best_psnr = score
                 self._save(os.path.join(self.out_dir, "checkpoints", "best.pt"))
@@ -362,6 +367,7 @@ class Trainer:
         config, p = self.config, self.position
         from tqdm import tqdm
 
+        note_missing(self.missing)
         bar = tqdm(total=config.train.iterations, initial=p.iteration, unit="it",
                    disable=not self.progress or self.rank != 0, dynamic_ncols=True)
         self.model.train()
@@ -418,11 +424,11 @@ class Trainer:
         if self.rank != 0:
             return None
         self._save_periodic()
-        self.writer.close()
-        from panet.train.plots import plot_curves
-
-        plot_curves(self._log_path, os.path.join(self.out_dir, "curves.png"),
-                    f"{config.model.name}, {config.task.type}")
+        if self.writer is not None:
+            self.writer.close()
+        if "matplotlib" not in self.missing:
+            plot_curves(self._log_path, os.path.join(self.out_dir, "curves.png"),
+                        f"{config.model.name}, {config.task.type}")
         weights = os.path.join(self.out_dir, "model.safetensors")
         metadata = {"task": json.dumps(config_to_dict(self.config)["task"]),
                     "iterations": str(p.iteration), "best_val_psnr": f"{p.best_psnr:.4f}",

@@ -1,11 +1,13 @@
-"""Restoring whole images with a network: which model, how big a tile, and the run.
+"""One image through a network: how big a tile, which tiling, and the run.
 
-* :func:`resolve_model` - a shipped model, a registered architecture or a weights file;
 * :func:`tile_for_memory` - the tile that keeps a restoration within a memory budget;
-* :func:`restore_pixels` - one image through the network, with the task's own input
-  handling and a :mod:`panet.tiling` strategy (tiles, the authors' chop, self-ensemble).
+* :func:`model_tiling` - the :mod:`panet.tiling` strategy (tiles, the authors' chop,
+  self-ensemble) for a model and a task, with the model's own overlap;
+* :func:`restore_pixels` - one float image through the network, with the task's own input
+  handling and its consistency projection.
 
-The tiling functions are re-exported here for existing callers.
+Which model to use is :func:`panet.pretrained.resolve_model`'s job; files and arrays in
+and out are :mod:`panet.restorer`'s and :mod:`panet.restore_files`'s.
 """
 
 from __future__ import annotations
@@ -16,31 +18,20 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from panet.degradations import bayer_shift
 from panet.degradations.jpeg_constraint import JPEGGrid, project_onto_jpeg
-from panet.tiling import (PaperChop, Tiling, ensemble_forward, make_tiling,
-                          paper_chop_forward, tile_starts, tiled_forward)
 from panet.models.card import model_card
-from panet.tasks import for_images
+from panet.tasks import Task
+from panet.tiling import PaperChop, Tiles, Tiling, make_tiling
 
-__all__ = ["tiled_forward", "paper_chop_forward", "ensemble_forward", "tile_for_budget",
-           "tile_starts", "bayer_shift", "model_scale", "resolve_model", "restore_pixels",
-           "forward_calls", "paper_chop_pieces", "paper_min_pixels", "image_buffer_bytes",
-           "tile_for_memory", "preferred_tile", "default_overlap",
-           "preferred_overlap"]
-
+__all__ = ["model_scale", "input_channels", "trained_pattern", "tile_for_budget",
+           "image_buffer_bytes", "tile_for_memory", "preferred_tile", "default_overlap",
+           "preferred_overlap", "model_tiling", "paper_chop_pieces", "restore_pixels",
+           "PROCESS_BASE_BYTES", "JPEG_KEPT_NOTE", "CONSISTENT_NOTE"]
 
 
 def model_scale(model: nn.Module) -> int:
     """Upscaling factor of a model (1 for same-size restoration), from its card."""
     return model_card(model).scale
-
-
-def paper_min_pixels(task: str) -> int:
-    """The authors' chop threshold: 6800 pixels for denoising, 6400 for the other tasks."""
-    from panet.tasks import get_task
-
-    return get_task(task).paper_min_pixels
 
 
 def paper_chop_pieces(height: int, width: int, min_pixels: int, shave: int = 10) -> int:
@@ -50,14 +41,6 @@ def paper_chop_pieces(height: int, width: int, min_pixels: int, shave: int = 10)
     16
     """
     return PaperChop(min_pixels, shave).calls(height, width)
-
-
-def forward_calls(height: int, width: int, *, tile: int | None, overlap: int = 16,
-                  protocol: str = "default", task: str = "denoise",
-                  ensemble: bool = False) -> int:
-    """Network calls :func:`restore_pixels` makes on one image (the progress bar's total)."""
-    return make_tiling(protocol, tile, overlap, ensemble,
-                       paper_min_pixels(task)).calls(height, width)
 
 
 def tile_for_budget(model: nn.Module, budget_bytes: int, largest: int = 128) -> int:
@@ -150,42 +133,6 @@ JPEG_KEPT_NOTE = "kept to the JPEG's quantisation"
 CONSISTENT_NOTE = "consistent with the input"
 
 
-# ---- models by name or file -----------------------------------------------------------------
-
-def resolve_model(spec: str | None, task: str, scale: int | None = None,
-                  channels: int | None = None) -> tuple[nn.Module, bool]:
-    """``(model in eval mode, has_random_weights)`` for a shipped model's name, a registered
-    architecture name, a panet ``.safetensors`` file, a ``panet train`` checkpoint or an
-    authors' ``.pt`` checkpoint.
-
-    ``None`` takes the task's shipped model for images of ``channels`` channels (a gray
-    denoiser for gray images; the colour JPEG model for colour images under task ``jpeg``),
-    else the task's default architecture. Raises ``KeyError`` (with a one-line message
-    listing the known names) for an unknown name."""
-    import os
-
-    from panet.checkpoints import load_weights_file
-    from panet.models import create_model, list_models
-    from panet.pretrained import default_for, load_pretrained, pretrained_entry
-
-    if spec is None:
-        shipped = default_for(task, scale, channels)
-        if shipped is not None:
-            return load_pretrained(shipped), False
-    if spec is None:
-        spec = for_images(task, channels or 3).default_architecture.format(scale=scale or 2)
-    if pretrained_entry(spec) is not None:
-        return load_pretrained(pretrained_entry(spec)), False
-    if os.path.isfile(spec):
-        return load_weights_file(spec).eval(), False
-    if spec not in list_models():
-        raise KeyError(f"unknown model {spec!r} (not a file either); known models: "
-                       f"{', '.join(list_models())}")
-    return create_model(spec).eval(), True
-
-
-# ---- whole files -----------------------------------------------------------------------------
-
 def input_channels(model: nn.Module) -> int:
     """Channels of the images ``model`` takes, from its card."""
     return model_card(model).in_channels
@@ -196,36 +143,49 @@ def trained_pattern(model: nn.Module) -> str | None:
     return model_card(model).pattern
 
 
-def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: str = "RGGB",
-                   tile: int | None = None, overlap: int | None = None, ensemble: bool = False,
-                   protocol: str = "default", dtype: torch.dtype | None = None,
+def model_tiling(model: nn.Module, task: Task, tile: int | None = None,
+                 overlap: int | None = None, ensemble: bool = False,
+                 protocol: str = "default") -> Tiling:
+    """The tiling ``panet restore`` and ``panet eval`` run ``model`` with: ``tile`` px tiles
+    (``None``: the whole image) overlapping by ``overlap`` (``None``: the model's own,
+    :func:`preferred_overlap`), or the authors' chop at ``task``'s threshold (``protocol``
+    ``"paper"``), optionally inside the self-ensemble.
+
+    >>> from panet.models import create_model
+    >>> from panet.tasks import get_task
+    >>> model_tiling(create_model("pa-edsr-x2", n_resblocks=1), get_task("sr"), 48, 8)
+    Tiles(tile=48, overlap=8, scale=2)
+    """
+    if overlap is None:
+        overlap = preferred_overlap(model, tile) if tile else 0
+    return make_tiling(protocol, tile, overlap, ensemble, task.paper_min_pixels,
+                       model_scale(model))
+
+
+def restore_pixels(model: nn.Module, pixels, *, task: Task, pattern: str = "RGGB",
+                   tiling: Tiling | None = None, dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu",
-                   on_tile: Callable[[], None] | None = None,
-                   tiling: Tiling | None = None,
                    on_plan: Callable[[int], Callable[[], None] | None] | None = None,
                    jpeg_grid: JPEGGrid | None = None, consistent: bool = False):
     """Restore one ``H x W x C`` float image in [0, 1]; returns ``(H*s) x (W*s) x C`` and a
     note about channel handling (empty when none was needed).
 
-    ``tiling`` (a :mod:`panet.tiling` object made for the model's scale) replaces the one
-    ``protocol``, ``tile``, ``overlap`` (``None``: the model's own, :func:`preferred_overlap`)
-    and ``ensemble`` describe. ``on_plan``, if given,
-    is told how many network calls the prepared image takes (a shifted mosaic is one row
-    or column larger) and may return the ``on_tile`` callback. ``consistent`` moves the
-    output onto the images that give the input back where the task knows how the input was
-    made (:meth:`panet.tasks.Task.keep_input`: SR outputs shrink back to it, demosaiced ones
-    keep the mosaic's samples); ``jpeg_grid`` (a JPEG input's luma table,
-    :mod:`panet.degradations.jpeg_constraint`) keeps the output's luma within the file's
-    quantisation intervals. Neither applies with the paper's protocol (the authors' method
-    as published); the note says when one did."""
+    ``task`` is the task of these images (:meth:`panet.tasks.Task.for_channels`); it
+    prepares the input (a raw Bayer frame, a mosaic's phase) and knows how the input was
+    made. ``tiling`` (:func:`model_tiling`; ``None``: the whole image at once) runs the
+    network. ``on_plan``, if given, is told how many network calls the prepared image takes
+    (a shifted mosaic is one row or column larger) and may return a callback called after
+    each. ``consistent`` moves the output onto the images that give the input back where
+    the task knows how the input was made (:meth:`panet.tasks.Task.keep_input`: SR outputs
+    shrink back to it, demosaiced ones keep the mosaic's samples); ``jpeg_grid`` (a JPEG
+    input's luma table, :mod:`panet.degradations.jpeg_constraint`) keeps the output's luma
+    within the file's quantisation intervals. The note says when either applied."""
     import numpy as np
 
     image = original = np.asarray(pixels, dtype=np.float32)   # original: kept for consistency
     wanted = input_channels(model)
     gray_out = False
-    # the family's own input handling (demosaicing: raw Bayer frames, the mosaic's phase)
-    family = for_images(task, wanted)
-    image, shift, note = family.prepare_input(image, pattern, trained_pattern(model))
+    image, shift, note = task.prepare_input(image, pattern, trained_pattern(model))
     if wanted == 1 and image.shape[2] == 3:
         batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[:, None]
         note = "gray model run on each colour channel"
@@ -236,19 +196,13 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
         batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
     batch = batch.to(device)
     scale = model_scale(model)
+    tiling = tiling or Tiles(None, scale=scale)
 
     def forward(t: torch.Tensor) -> torch.Tensor:
         with torch.autocast(t.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             return model(t).float()
 
-    if tiling is None:
-        if overlap is None:
-            overlap = preferred_overlap(model, tile) if tile else 0
-        tiling = make_tiling(protocol, tile, overlap, ensemble, paper_min_pixels(task), scale)
-
-    if on_plan is not None:
-        on_tile = on_plan(tiling.calls(*batch.shape[-2:]))
-
+    on_tile = on_plan(tiling.calls(*batch.shape[-2:])) if on_plan is not None else None
     with torch.inference_mode():
         out = tiling(forward, batch, on_tile)
         del batch
@@ -260,12 +214,11 @@ def restore_pixels(model: nn.Module, pixels, *, task: str = "denoise", pattern: 
     if gray_out:
         result = result.mean(axis=2, keepdims=True)
     result = result[shift[0] * scale:, shift[1] * scale:]
-    if consistent and protocol != "paper" and family.keeps_input:
+    if consistent and task.keeps_input:
         # in place: the result is this function's own buffer (an upscaled photo is large)
-        result = family.keep_input(result, original, pattern=pattern, scale=scale,
-                                   in_place=True)
+        result = task.keep_input(result, original, pattern=pattern, scale=scale, in_place=True)
         note = "; ".join(filter(None, [note, CONSISTENT_NOTE]))
-    if jpeg_grid is not None and protocol != "paper":
+    if jpeg_grid is not None:
         result = project_onto_jpeg(result, original, jpeg_grid)
         note = "; ".join(filter(None, [note, JPEG_KEPT_NOTE]))
     return result.astype(np.float32, copy=False), note
