@@ -23,7 +23,7 @@ def _entry(name: str):
                                 f"the architecture), got {', '.join(options)}")
             return load_pretrained(name)
         entry = pretrained_entry(name)
-        channels = {} if entry.family == "sr" else {"in_channels": entry.channels}
+        channels = {"in_channels": entry.channels} if entry.scale == 1 else {}
         return create_model(entry.model, **{**channels, **options})
 
     load.__name__ = name.replace("-", "_")

@@ -77,7 +77,10 @@ class RestoreOptions:
             try:
                 self.level = self.task.parse_level(str(self.level).strip())
             except ValueError as error:
-                raise ValueError(f"{self.task.level_option}: {error}") from None
+                reason = str(error)
+                if "invalid literal" in reason or "could not convert" in reason:
+                    reason = f"{str(self.level).strip()!r} is not a number"
+                raise ValueError(f"{self.task.level_option}: {reason}") from None
         if self.protocol not in ("default", "paper"):
             raise ValueError(f"protocol must be 'default' or 'paper', got {self.protocol!r}")
         if self.tile is not None and self.tile < 16:

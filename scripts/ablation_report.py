@@ -103,7 +103,7 @@ def render(rows: list[dict], study: dict[str, Any], study_path: str) -> str:
                     else []
                 paper = PAPER.get(variant)
                 lines.append(f"| {variant} | {len(mine)} | {_mean_sd(psnr)} | "
-                             f"{(statistics.mean(ssim) if ssim else float('nan')):.4f} | "
+                             f"{f'{statistics.mean(ssim):.4f}' if ssim else '-'} | "
                              f"{_mean_sd(paired) if paired else '-'} | "
                              f"{f'{paper:.2f}' if paper else '-'} |")
             lines.append("")

@@ -115,6 +115,7 @@ def test_restore_refuses_bad_images_in_one_line(image, kind, words):
     (dict(task="deblur"), "unknown task 'deblur'"),
     (dict(task="denoise", level=-3), "sigma.*0 to 255"),
     (dict(task="jpeg", level=500), "quality.*1 to 100"),
+    (dict(task="jpeg", level="abc"), "quality: .abc. is not a number"),
     (dict(task="demosaic", level="RGBG"), "Bayer pattern"),
     (dict(task="sr", level=5), "x2, x3, x4"),
     (dict(task="denoise", model="no-such-model"), "unknown model 'no-such-model'"),

@@ -115,7 +115,7 @@ def register(commands) -> None:
     evaluation.add_argument("--overlap", type=int, help="tile overlap with --tile (default: "
                             "the model's own, as panet restore)")
     evaluation.add_argument("--ensemble", action="store_true", help="self-ensemble (x8)")
-    evaluation.add_argument("--no-consistency", "--no-jpeg-constraint", action="store_true",
+    evaluation.add_argument("--no-consistency", action="store_true",
                             dest="no_consistency",
                             help="leave the networks' output as it is (default: JPEG outputs "
                                  "kept within the input's quantisation intervals, SR outputs "

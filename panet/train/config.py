@@ -172,23 +172,29 @@ def build_config(raw: dict[str, Any] | None) -> TrainConfig:
     return config
 
 
-def _check_levels(where: str, value: Any, low: float, high: float) -> None:
-    """A level: a number, or a non-empty list of numbers (a range or a set), in [low, high]."""
-    numbers = value if isinstance(value, list) else [value]
-    if not numbers or not all(isinstance(n, (int, float)) and not isinstance(n, bool)
-                              for n in numbers):
-        raise ConfigError(f"{where} must be a number or a list of numbers, got {value!r}")
-    if not all(low <= n <= high for n in numbers):
-        raise ConfigError(f"{where} must be from {low:g} to {high:g}, got {value!r}")
+def _check_levels(section: TaskSection) -> None:
+    """The task's level (``task.sigma``, ``task.quality``, ``task.pattern`` or
+    ``task.scale``): one level, or a non-empty list of them (a range or a set), each
+    checked by the task itself."""
+    from panet.tasks import get_task
+
+    task = get_task(section.type)
+    where, value = f"task.{task.level_option}", getattr(section, task.level_option)
+    levels = value if isinstance(value, list) else [value]
+    kind = str if isinstance(task.default_level, str) else (int, float)
+    if not levels or not all(isinstance(v, kind) and not isinstance(v, bool) for v in levels):
+        raise ConfigError(f"{where} must be a level or a list of levels, got {value!r}")
+    for level in levels:
+        try:
+            task.parse_level(str(level))
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
 
 
 def _check_values(config: TrainConfig) -> None:
     if config.task.type not in FAMILIES:
         raise ConfigError(f"task.type must be {', '.join(FAMILIES)}, got {config.task.type!r}")
-    if config.task.type == "denoise":
-        _check_levels("task.sigma", config.task.sigma, 0, 255)
-    if config.task.type == "jpeg":
-        _check_levels("task.quality", config.task.quality, 1, 100)
+    _check_levels(config.task)
     if config.train.precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be {', '.join(PRECISIONS)}, got "
                           f"{config.train.precision!r}")
