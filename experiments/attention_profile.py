@@ -3,8 +3,8 @@
 The paper module (64 channels, reduction 2, five levels) on one random image, run once to
 warm up and once under ``torch.profiler``; prints the operators sorted by their own time.
 
-    python benchmarks/attention_profile.py --size 128 --precision fp32
-    python benchmarks/attention_profile.py --size 128 --precision bf16 --threads 2
+    python experiments/attention_profile.py --size 128 --precision fp32
+    python experiments/attention_profile.py --size 128 --precision bf16 --threads 2
 """
 
 from __future__ import annotations

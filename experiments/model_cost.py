@@ -1,7 +1,7 @@
 """Cost of candidate networks of the PANet family: restore time per megapixel and the time
 of one training step, to choose what to train and ship (issue 6).
 
-    python benchmarks/model_cost.py [--size 192] [--tiles 48,64] [--batch 16 --patch 48]
+    python experiments/model_cost.py [--size 192] [--tiles 48,64] [--batch 16 --patch 48]
 
 Each candidate is PANet with some of: features, ResBlocks, embedding reduction, pyramid
 scales. Restoring uses blended tiles (overlap 8) and the authors' chop on a random
@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from panet.models import count_parameters, create_model
-from panet.restore import restore_pixels
+from panet.tasks import get_task
+from panet.inference import model_tiling, restore_pixels
 from panet.train.loop import train_step
 
 CANDIDATES = {
@@ -47,9 +48,12 @@ def main() -> None:
         torch.manual_seed(0)
         model = create_model("panet-s", **options).eval()
         cells = [name, f"{count_parameters(model):,}"]
-        for setting in [dict(tile=t, overlap=8) for t in tiles] + [dict(protocol="paper")]:
+        task = get_task("denoise")
+        tilings = [model_tiling(model, task, t, 8) for t in tiles] + \
+            [model_tiling(model, task, protocol="paper")]
+        for tiling in tilings:
             start = time.perf_counter()
-            restore_pixels(model, image, **setting)
+            restore_pixels(model, image, task=task, tiling=tiling)
             cells.append(f"{(time.perf_counter() - start) / megapixels:.0f}")
         model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)

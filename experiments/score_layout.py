@@ -1,6 +1,6 @@
 """Matrix-product speed of the two orientations a block of matching scores can take.
 
-    python benchmarks/score_layout.py [--size 96] [--rows 256 512]
+    python experiments/score_layout.py [--size 96] [--rows 256 512]
 
 ``rows x L`` (queries @ keys) against ``L x rows`` (keys^T @ queries), 288-wide patches
 (C/r = 32, 3x3), with L the pyramid's key count for a size x size map; and the aggregation

@@ -1,7 +1,7 @@
 """Tune BM3D's noise level per JPEG quality when it is used as a deblocker (the classical
 CAR baseline of `panet eval`), on crops of the *training* photos only.
 
-    python scripts/tune_deblocker.py [--images 8] [--crop 128]
+    python experiments/tune_deblocker.py [--images 8] [--crop 128]
 
 Prints the mean Y PSNR of every (quality, sigma) pair and the best sigma per quality, to
 be copied into ``DEBLOCKER_SIGMA`` in panet/evaluate/methods.py.

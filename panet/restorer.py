@@ -88,7 +88,8 @@ class RestoreOptions:
         if self.overlap is not None and self.overlap < 0:
             raise ValueError(f"overlap must be non-negative, got {self.overlap}")
         if self.tile is not None and self.overlap is not None and self.tile <= self.overlap:
-            raise ValueError(f"tile ({self.tile}) must be larger than overlap ({self.overlap})")
+            raise ValueError(f"tile ({self.tile}) must be larger than the overlap "
+                             f"({self.overlap})")
 
 
 class ModelPool:
@@ -114,8 +115,9 @@ class ModelPool:
 def _outside_training(model: nn.Module, task: Task, level: Level | None) -> str | None:
     """A warning when a numeric level lies outside the range on the model's card."""
     trained = model_card(model).levels
+    # a [low, high] range or the set of levels it was trained on
     if not isinstance(level, (int, float)) or not isinstance(trained, (list, tuple)) \
-            or len(trained) != 2 or not all(isinstance(v, (int, float)) for v in trained):
+            or not trained or not all(isinstance(v, (int, float)) for v in trained):
         return None
     low, high = min(trained), max(trained)
     if low <= level <= high:

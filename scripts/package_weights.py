@@ -9,6 +9,10 @@ present). ``--add`` ships a new stage (a ``panet train`` run folder, usually war
 from the shipped file) and appends it to the card; without it the files are rewritten with
 fresh eval results. Tensors are stored in float16 (half the size; models are rebuilt in
 float32 on loading).
+
+When to re-ship: replace a shipped weight file only when one of its card levels gains at
+least 0.1 dB, or when it reaches its target. Every re-ship stays in the git history for
+good and adds about 15 MB to every clone (.git was 155 MB for a 27 MB working tree).
 """
 
 from __future__ import annotations

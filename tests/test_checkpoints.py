@@ -200,6 +200,6 @@ def test_loaded_weights_carry_their_training_metadata(tmp_path):
                {"task": '{"type": "demosaic", "pattern": "GRBG"}'})
     model = load_model(path)
     assert model.metadata["task"] == '{"type": "demosaic", "pattern": "GRBG"}'
-    from panet.restore import trained_pattern
+    from panet.inference import trained_pattern
 
     assert trained_pattern(model) == "GRBG"

@@ -13,7 +13,7 @@ from panet.cli import main
 from panet.degradations import bayer_masks, imresize, matlab_resize_weights, mosaic
 from panet.degradations.resize import project_onto_downscale
 from panet.io import load_image, save_image
-from panet.restore import CONSISTENT_NOTE, restore_pixels
+from panet.inference import CONSISTENT_NOTE, model_tiling, restore_pixels
 from panet.tasks import get_task
 
 
@@ -96,15 +96,22 @@ def test_restore_pixels_keeps_sr_outputs_consistent_except_under_the_papers_prot
     torch.manual_seed(0)
     model = create_model("pa-edsr-x2", n_resblocks=1, n_feats=8, reduction=2).eval()
     low = imresize(_smooth((24, 32, 3)), 0.5).astype(np.float32)
-    raw, note = restore_pixels(model, low, task="sr", tile=16, overlap=4)
-    kept, kept_note = restore_pixels(model, low, task="sr", tile=16, overlap=4, consistent=True)
+    sr = get_task("sr")
+    tiling = model_tiling(model, sr, 16, 4)
+    raw, note = restore_pixels(model, low, task=sr, tiling=tiling)
+    kept, kept_note = restore_pixels(model, low, task=sr, tiling=tiling, consistent=True)
     assert CONSISTENT_NOTE not in note and CONSISTENT_NOTE in kept_note
     assert np.abs(imresize(raw, 0.5) - low).max() > 0.01         # random weights: far off
     inside = (kept > 0.001) & (kept < 0.999)                      # where no clip acted
     assert np.abs(imresize(kept, 0.5) - low).max() < 0.02 and inside.mean() > 0.9
-    paper, paper_note = restore_pixels(model, low, task="sr", protocol="paper",
-                                       consistent=True)
-    assert CONSISTENT_NOTE not in paper_note
+    # the paper's protocol: restore_image (what restore, serve and the API run) leaves
+    # consistency off even when the options ask for it
+    from panet.restorer import ModelPool, RestoreOptions, restore_image
+
+    options = RestoreOptions(task=sr, protocol="paper", consistency=True)
+    paper, _, paper_notes = restore_image(low, None, ModelPool(model, sr, None, fixed=True),
+                                          options)
+    assert not any(CONSISTENT_NOTE in n for n in paper_notes)
     assert np.abs(paper - raw).max() < 1e-5
 
 

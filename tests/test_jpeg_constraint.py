@@ -169,7 +169,7 @@ def test_restore_keeps_a_jpeg_file_to_its_intervals_unless_told_not_to(tmp_path,
     assert main(["restore", str(source), "-o", str(kept), "--task", "jpeg"]) == 0
     assert "kept to the JPEG's quantisation" in capsys.readouterr().out
     assert main(["restore", str(source), "-o", str(free), "--task", "jpeg",
-                 "--no-jpeg-constraint"]) == 0
+                 "--no-consistency"]) == 0
     assert "quantisation" not in capsys.readouterr().out
     assert _in_intervals(load_image(kept).pixels, decoded, 30)
     assert not _in_intervals(load_image(free).pixels, decoded, 30)
@@ -206,7 +206,7 @@ def test_eval_keeps_jpeg_outputs_to_the_intervals_of_its_degradation(tmp_path):
     folder.mkdir()
     Image.fromarray(_photo((48, 64))).save(folder / "a.png")
     assert main(["eval", "--task", "jpeg-color", "--levels", "20", "--baselines", "input",
-                 "--no-jpeg-constraint", "--protocol", "default", "--tile", "48", "--overlap",
+                 "--no-consistency", "--protocol", "default", "--tile", "48", "--overlap",
                  "8", "--dataset", str(folder), "--out", str(tmp_path / "e"), "--quiet"]) == 0
     report = json.loads((tmp_path / "e" / "results.json").read_text())
     assert report["metadata"]["consistency"] is False

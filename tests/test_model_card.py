@@ -6,7 +6,7 @@ import torch
 
 from panet import create_model, load_model, save_model
 from panet.models import ModelCard, model_card
-from panet.restore import input_channels, model_scale, preferred_tile, trained_pattern
+from panet.inference import input_channels, model_scale, preferred_tile, trained_pattern
 
 
 def test_card_of_a_saved_and_loaded_file(tmp_path):

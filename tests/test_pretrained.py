@@ -8,13 +8,14 @@ import yaml
 
 from panet import create_model, save_model
 from panet import pretrained
-from panet.pretrained import PretrainedEntry, default_for
-from panet.restore import preferred_overlap, resolve_model
+from panet.inference import model_tiling, preferred_overlap, restore_pixels
+from panet.pretrained import PretrainedEntry, default_for, resolve_model
+from panet.tasks import get_task
 
-ENTRIES = [PretrainedEntry("den", "denoise", "den.safetensors", "colour denoiser"),
-           PretrainedEntry("den-gray", "denoise", "gray.safetensors", "gray", channels=1),
-           PretrainedEntry("sr4", "sr", "sr4.safetensors", "x4", scale=4),
-           PretrainedEntry("gone", "demosaic", "missing.safetensors", "file absent")]
+ENTRIES = [PretrainedEntry("den", "panet-s", "denoise", "den.safetensors", "colour denoiser"),
+           PretrainedEntry("den-gray", "panet-s", "denoise-gray", "gray.safetensors", "gray"),
+           PretrainedEntry("sr4", "pa-edsr-x4", "sr", "sr4.safetensors", "x4"),
+           PretrainedEntry("gone", "panet-s", "demosaic", "missing.safetensors", "file absent")]
 
 
 @pytest.fixture
@@ -57,8 +58,9 @@ def test_a_colour_jpeg_entry_takes_its_luma_from_another_and_needs_its_file(tmp_
     from panet.metrics import rgb_to_y
     from panet.models.composite import LumaChromaJPEG
 
-    entries = [PretrainedEntry("jc", "jpeg", "jc.safetensors", "colour", luma_from="jy"),
-               PretrainedEntry("jy", "jpeg", "jy.safetensors", "Y", channels=1)]
+    entries = [PretrainedEntry("jc", "panet-s", "jpeg-color", "jc.safetensors", "colour",
+                               luma_from="jy"),
+               PretrainedEntry("jy", "panet-s", "jpeg", "jy.safetensors", "Y")]
     monkeypatch.setenv("PANET_WEIGHTS", str(tmp_path))
     monkeypatch.setattr(pretrained, "PRETRAINED", entries)
     torch.manual_seed(0)
@@ -139,7 +141,7 @@ def test_every_shipped_file_is_present_and_describes_its_task(entry):
     from panet.models.composite import LumaChromaJPEG
 
     shipped = pretrained.load_pretrained(entry)
-    assert model_card(shipped).family == entry.task
+    assert model_card(shipped).family == entry.family
     assert model_card(shipped).shipped_name == entry.name
     assert isinstance(shipped, LumaChromaJPEG) == (entry.luma_from is not None)
     if entry.luma_from is not None:   # the file holds the chroma network; luma is another's
@@ -147,11 +149,11 @@ def test_every_shipped_file_is_present_and_describes_its_task(entry):
         assert model_card(shipped.luma).gray_y and model_card(shipped.luma).in_channels == 1
     model = shipped.colour if entry.luma_from is not None else shipped
     task = json.loads(model.metadata["task"])
-    assert task["type"] == entry.task          # entries name the family
+    assert task["type"] == entry.family        # the entry's task is of the file's family
     assert model.head[0].in_channels == entry.channels
-    if entry.task == "sr":
+    if entry.family == "sr":
         assert task["scale"] == entry.scale == model.scale
-    if entry.task == "jpeg":                   # the gray model is the Y-channel one
+    if entry.family == "jpeg":                 # the gray model is the Y-channel one
         assert task["gray_y"] == (entry.channels == 1) == model_card(model).gray_y
     card = json.loads(model.metadata["card"])
     assert card["iterations"] == sum(stage["iterations"] for stage in card["stages"]) > 0
@@ -189,18 +191,18 @@ def test_shipped_denoiser_restores_the_sample(task, level, margin):
     """The shipped colour denoiser beats its noisy input by a clear margin (and is blind:
     one model for both levels)."""
     from panet.metrics import psnr
-    from panet.restore import restore_pixels
 
     degraded, clean = _sample_case(task, level)
     model, _ = resolve_model(None, task)
-    restored, _ = restore_pixels(model, degraded, task=task, tile=48, overlap=8)
+    spec = get_task(task)
+    restored, _ = restore_pixels(model, degraded, task=spec,
+                                 tiling=model_tiling(model, spec, 48, 8))
     assert psnr(restored, clean) > psnr(degraded, clean) + margin
 
 
 def test_shipped_gray_denoiser_is_chosen_for_gray_images_and_restores():
     from panet.data.datasets import to_gray
     from panet.metrics import psnr
-    from panet.restore import restore_pixels
 
     import numpy as np
 
@@ -210,8 +212,10 @@ def test_shipped_gray_denoiser_is_chosen_for_gray_images_and_restores():
     clean = to_gray(read_image(sample_image_path()))
     degraded, clean = Denoise(30.0)(clean, np.random.default_rng(0))
     model, _ = resolve_model(None, "denoise", channels=1)
-    assert model.shipped_name == "denoise-gray"
-    restored, _ = restore_pixels(model, degraded, task="denoise", tile=48, overlap=8)
+    assert model.card.shipped_name == "denoise-gray"
+    task = get_task("denoise").for_channels(1)
+    restored, _ = restore_pixels(model, degraded, task=task,
+                                 tiling=model_tiling(model, task, 48, 8))
     assert psnr(restored, clean) > psnr(degraded, clean) + 3.0
 
 
@@ -222,14 +226,14 @@ def test_shipped_demosaicer_beats_bilinear_interpolation_on_every_pattern():
     from colour_demosaicing import demosaicing_CFA_Bayer_bilinear
 
     from panet.metrics import psnr
-    from panet.restore import restore_pixels
 
     model, _ = resolve_model(None, "demosaic")
+    task = get_task("demosaic")
     for pattern in ("RGGB", "BGGR", "GRBG", "GBRG"):
         mosaic, clean = _sample_case("demosaic", pattern)
         bilinear = np.clip(demosaicing_CFA_Bayer_bilinear(mosaic.sum(axis=2), pattern), 0, 1)
-        restored, _ = restore_pixels(model, mosaic, task="demosaic", pattern=pattern,
-                                     tile=48, overlap=8)
+        restored, _ = restore_pixels(model, mosaic, task=task, pattern=pattern,
+                                     tiling=model_tiling(model, task, 48, 8))
         assert psnr(restored, clean) > psnr(bilinear, clean) + 1.0, pattern
 
 
@@ -249,14 +253,15 @@ def test_shipped_super_resolution_beats_bicubic_at_every_scale(scale):
     from panet.data.datasets import SuperResolution
     from panet.degradations import imresize
     from panet.metrics import psnr
-    from panet.restore import restore_pixels
 
     model, _ = resolve_model(None, "sr", scale)
+    task = get_task("sr")
     gains = []
     for photo in ("astronaut", "coffee", "chelsea"):
         crop = np.asarray(getattr(skimage.data, photo)(), np.float32)[100:292, 100:292] / 255
         low, clean = SuperResolution(scale)(crop, np.random.default_rng(0))
-        restored, _ = restore_pixels(model, low, task="sr", tile=48, overlap=8)
+        restored, _ = restore_pixels(model, low, task=task,
+                                     tiling=model_tiling(model, task, 48, 8))
         bicubic = np.clip(imresize(low, scale), 0, 1)
         assert restored.shape == clean.shape
         gains.append(psnr(restored, clean, y=True, shave=scale) -

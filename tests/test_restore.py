@@ -7,8 +7,9 @@ import torch.nn.functional as F
 
 from panet.metrics import psnr
 from panet.models import create_model
-from panet.restore import (ensemble_forward, paper_chop_forward, tile_for_budget, tile_starts,
-                           tiled_forward)
+from panet.inference import tile_for_budget
+from panet.tasks import get_task
+from panet.tiling import PaperChop, SelfEnsemble, Tiles, make_tiling, tile_starts
 
 
 def _context(x):
@@ -21,15 +22,15 @@ def test_a_tile_covering_the_image_is_plain_inference():
     model = create_model("panet-s", n_resblocks=2, n_feats=8).eval()
     x = torch.rand(1, 3, 20, 17)
     with torch.no_grad():
-        assert torch.equal(tiled_forward(model, x, tile=20), model(x))
+        assert torch.equal(Tiles(20)(model, x), model(x))
 
 
 @pytest.mark.parametrize("tile, overlap", [(8, 2), (10, 4), (16, 0), (7, 3)])
 def test_tiles_blend_exactly_for_pointwise_models(tile, overlap):
     x = torch.rand(2, 3, 23, 31, dtype=torch.float64)
-    assert torch.allclose(tiled_forward(lambda t: 2 * t + 1, x, tile, overlap), 2 * x + 1)
+    assert torch.allclose(Tiles(tile, overlap)(lambda t: 2 * t + 1, x), 2 * x + 1)
     up = lambda t: F.interpolate(t, scale_factor=3, mode="nearest")  # noqa: E731
-    assert torch.allclose(tiled_forward(up, x, tile, overlap, scale=3), up(x))
+    assert torch.allclose(Tiles(tile, overlap, scale=3)(up, x), up(x))
 
 
 def test_seams_of_a_convolutional_network_are_invisible():
@@ -38,7 +39,7 @@ def test_seams_of_a_convolutional_network_are_invisible():
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         full = model(x)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
-        tiled = tiled_forward(model, x, tile=24, overlap=12)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+        tiled = Tiles(24, 12)(model, x)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
     assert psnr(tiled, full) > 50
 
 
@@ -65,22 +66,22 @@ def _spec_chop(forward, x, min_pixels, shave=10):
                                                ((1, 3, 41, 37), 6800)])
 def test_paper_chop_matches_spec(shape, min_pixels):
     x = torch.rand(shape, dtype=torch.float64)
-    assert torch.equal(paper_chop_forward(_context, x, min_pixels), _spec_chop(_context, x, min_pixels))
+    assert torch.equal(PaperChop(min_pixels)(_context, x), _spec_chop(_context, x, min_pixels))
 
 
 def test_paper_chop_for_super_resolution():
     x = torch.rand(1, 3, 50, 44, dtype=torch.float64)
     up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
-    assert torch.equal(paper_chop_forward(up, x, 900, scale=2), up(x))
-    assert torch.equal(paper_chop_forward(up, x, 100, scale=2), up(x))    # would not terminate
+    assert torch.equal(PaperChop(900, scale=2)(up, x), up(x))
+    assert torch.equal(PaperChop(100, scale=2)(up, x), up(x))    # would not terminate
 
 
 def test_ensemble_averages_the_eight_transforms():
     x = torch.rand(1, 1, 5, 7, dtype=torch.float64)
-    assert torch.allclose(ensemble_forward(lambda t: t * 3, x), x * 3)
+    assert torch.allclose(SelfEnsemble(Tiles(None))(lambda t: t * 3, x), x * 3)
     corner = lambda t: t + t[..., :1, :1]          # noqa: E731  (not flip-equivariant)
     expected = x + (x[..., 0, 0] + x[..., 0, -1] + x[..., -1, 0] + x[..., -1, -1])[..., None, None] / 4
-    assert torch.allclose(ensemble_forward(corner, x), expected)
+    assert torch.allclose(SelfEnsemble(Tiles(None))(corner, x), expected)
 
 
 def test_tile_helpers():
@@ -96,7 +97,7 @@ def test_paper_chop_on_images_smaller_than_its_overlap(shape):
     # quadrants of h/2+10 would exceed the image: they are clamped, and a pointwise
     # network still gives back its plain output
     x = torch.rand(1, 3, *shape)
-    out = paper_chop_forward(lambda t: t * 2 + 1, x, 6400)
+    out = PaperChop(6400)(lambda t: t * 2 + 1, x)
     assert torch.equal(out, x * 2 + 1)
 
 
@@ -106,17 +107,28 @@ def test_paper_chop_on_images_smaller_than_its_overlap(shape):
     ((256, 180), dict(tile=None, protocol="paper")),
     ((90, 300), dict(tile=None, protocol="paper", task="sr", ensemble=True))])
 def test_forward_calls_is_the_progress_total(shape, options):
-    from panet.restore import forward_calls, restore_pixels
+    from panet.inference import model_tiling, restore_pixels
 
-    calls = []
+    calls, totals = [], []
     model = torch.nn.Conv2d(3, 3, 1)   # pointwise: cheap at any size
-    restore_pixels(model, np.zeros((*shape, 3), np.float32), on_tile=lambda: calls.append(1),
-                   **options)
-    assert forward_calls(*shape, **options) == len(calls)
+    task = get_task(options.get("task", "denoise"))
+    tile, overlap = options.get("tile"), options.get("overlap")   # None: the model's own
+    ensemble, protocol = options.get("ensemble", False), options.get("protocol", "default")
+    tiling = model_tiling(model, task, tile, overlap, ensemble, protocol)
+
+    def on_plan(total):
+        totals.append(total)
+        return lambda: calls.append(1)
+
+    restore_pixels(model, np.zeros((*shape, 3), np.float32), task=task, tiling=tiling,
+                   on_plan=on_plan)
+    assert totals == [len(calls)]
+    assert make_tiling(protocol, tile, 16 if overlap is None else overlap, ensemble,
+                       task.paper_min_pixels).calls(*shape) == len(calls)
 
 
 def test_tile_for_memory_takes_the_image_off_the_budget():
-    from panet.restore import image_buffer_bytes, tile_for_memory
+    from panet.inference import image_buffer_bytes, tile_for_memory
 
     model = create_model("panet-s", n_resblocks=2)
     # 24 MP colour, in 4-byte words per pixel: the decoded file 2, two float input copies
@@ -144,10 +156,11 @@ class _ChecksRGGB(torch.nn.Module):
 @pytest.mark.parametrize("pattern", ["RGGB", "GRBG", "GBRG", "BGGR"])
 def test_a_demosaicer_serves_every_bayer_pattern_by_shifting(pattern):
     from panet.degradations import mosaic
-    from panet.restore import restore_pixels
+    from panet.inference import restore_pixels
 
     clean = np.random.default_rng(0).uniform(0.2, 1.0, (11, 14, 3)).astype(np.float32)
     mosaicked = mosaic(clean, pattern).astype(np.float32)
-    out, note = restore_pixels(_ChecksRGGB(), mosaicked, task="demosaic", pattern=pattern)
+    out, note = restore_pixels(_ChecksRGGB(), mosaicked, task=get_task("demosaic"),
+                               pattern=pattern)
     np.testing.assert_array_equal(out, mosaicked)   # the border added is cut off again
     assert ("shifted" in note) == (pattern != "RGGB")

@@ -73,15 +73,17 @@ def test_default_output_name_never_the_input(tmp_path, weights):
 def _expected(path, weights):
     """What the library restores from ``path`` (float32, ``panet restore``'s default
     precision, before the output is quantised)."""
-    from panet.restore import restore_pixels
-    from panet.restore_files import RestoreOptions
+    from panet.inference import model_tiling, restore_pixels
+    from panet.restorer import RestoreOptions
+    from panet.tasks import get_task
     from panet import load_model
 
     model = load_model(weights)
     options = RestoreOptions()
     assert options.dtype is None
-    return restore_pixels(model, load_image(path).pixels, task="denoise", tile=48,
-                          overlap=8, dtype=options.dtype)[0]
+    task = get_task("denoise")
+    return restore_pixels(model, load_image(path).pixels, task=task,
+                          tiling=model_tiling(model, task, 48, 8), dtype=options.dtype)[0]
 
 
 @pytest.mark.parametrize("name", ["deep.png", "deep.tif"])
@@ -171,9 +173,9 @@ def test_channel_mismatches_and_sr(tmp_path, weights, capsys):
     assert "x2, not x4" in capsys.readouterr().err
     assert main(["restore", colour, "--task", "denoise", "--model", weights["x2"]]) == 2
     assert main(["restore", colour, "--task", "denoise", "--model", "panett"]) == 2
-    assert "known models: panet" in capsys.readouterr().err
+    assert "unknown model 'panett'" in capsys.readouterr().err
     assert main(["restore", colour, "--task", "sr", "--scale", "5"]) == 2
-    assert "shipped SR models are x2, x3 and x4" in capsys.readouterr().err
+    assert "scale 5: the shipped models are x2, x3, x4" in capsys.readouterr().err
 
 
 def test_tiling_equals_whole_image_when_the_tile_covers_it(tmp_path, weights):
@@ -193,7 +195,7 @@ def test_ensemble_with_the_paper_chop_is_the_mean_of_eight_transformed_restorati
     clamped (the mean of the raw outputs, as the authors' code takes it)."""
     from panet import load_model
     from panet.data.datasets import dihedral
-    from panet.tiling import paper_chop_forward
+    from panet.tiling import PaperChop
 
     source = _image(tmp_path / "in.png", shape=(90, 100, 3))    # chopped twice over
     out = tmp_path / "ensemble.png"
@@ -201,8 +203,8 @@ def test_ensemble_with_the_paper_chop_is_the_mean_of_eight_transformed_restorati
                  weights["color"], "--quiet", "--ensemble", "--protocol", "paper"]) == 0
     model, pixels = load_model(weights["color"]), load_image(source).pixels
     with torch.no_grad():
-        outputs = [dihedral(paper_chop_forward(model, torch.from_numpy(np.ascontiguousarray(
-            dihedral(pixels, k).transpose(2, 0, 1)))[None], 6800)[0].numpy().transpose(1, 2, 0),
+        outputs = [dihedral(PaperChop(6800)(model, torch.from_numpy(np.ascontiguousarray(
+            dihedral(pixels, k).transpose(2, 0, 1)))[None])[0].numpy().transpose(1, 2, 0),
             k, inverse=True) for k in range(8)]
     want = np.round(np.clip(np.mean(outputs, axis=0).astype(np.float64), 0, 1) * 255)
     got = np.round(load_image(out).pixels.astype(np.float64) * 255)
@@ -255,7 +257,8 @@ def test_an_image_too_large_for_the_memory_budget_is_reported(tmp_path, weights,
                  weights["color"], "--max-memory", "0.5", "--quiet"]) == 1
     assert "raise --max-memory" in capsys.readouterr().err and not out.exists()
     for option, message in [(["--max-memory", "0"], "must be from 0 to 1048576 GiB"),
-                            (["--tile", "16", "--overlap", "16"], "larger than --overlap")]:
+                            (["--tile", "16", "--overlap", "16"],
+                             "--tile (16) must be larger than the overlap (16)")]:
         assert main(["restore", source, "-o", str(out), "--task", "denoise", "--model",
                      weights["color"], *option]) == 2
         assert message in capsys.readouterr().err
@@ -275,7 +278,9 @@ def test_restore_file_library_call_equals_the_command(tmp_path, weights):
     """The command is a thin loop over panet.restore_files: calling the library directly
     writes the same pixels, keeps alpha and 16 bits, and reports the tile plan."""
     from panet.checkpoints import load_model
-    from panet.restore_files import ModelPool, RestoreOptions, output_target, restore_file
+    from panet.restore_files import output_target, restore_file
+    from panet.restorer import ModelPool, RestoreOptions
+    from panet.tasks import get_task
 
     rng = np.random.default_rng(1)
     source = _image(tmp_path / "in.png", (20, 24, 3), alpha=rng.random((20, 24, 1)),
@@ -287,8 +292,8 @@ def test_restore_file_library_call_equals_the_command(tmp_path, weights):
     planned = []
     target = output_target(source, "in.png", None)
     assert target == str(tmp_path / "in_panet.png")
-    restore_file(source, target, ModelPool(model, "denoise", None, fixed=True),
-                 RestoreOptions(task="denoise", tile=16, overlap=4, sigma=10),
+    restore_file(source, target, ModelPool(model, get_task("denoise"), None, fixed=True),
+                 RestoreOptions(task="denoise", tile=16, overlap=4, level=10),
                  on_plan=lambda total: planned.append(total))
     direct, command = load_image(target), load_image(by_command)
     assert planned == [4]            # 20x24 in 16-px tiles overlapping by 4: 2 x 2 tiles
@@ -304,8 +309,10 @@ def test_restore_and_eval_use_the_models_own_overlap(tmp_path):
 
     from panet.checkpoints import load_model
     from panet.evaluate import Network
-    from panet.restore import preferred_overlap, restore_pixels
-    from panet.restore_files import ModelPool, RestoreOptions, output_target, restore_file
+    from panet.inference import model_tiling, preferred_overlap, restore_pixels
+    from panet.restore_files import output_target, restore_file
+    from panet.restorer import ModelPool, RestoreOptions
+    from panet.tasks import get_task
 
     path = str(tmp_path / "mine.safetensors")
     save_model(create_model("panet-s", n_resblocks=1, n_feats=8), path,
@@ -319,8 +326,8 @@ def test_restore_and_eval_use_the_models_own_overlap(tmp_path):
     source = _image(tmp_path / "in.png", (20, 40, 3))
     planned = []
     restore_file(source, output_target(source, "in.png", None),
-                 ModelPool(model, "denoise", None, fixed=True),
-                 RestoreOptions(task="denoise", tile=16, sigma=10),
+                 ModelPool(model, get_task("denoise"), None, fixed=True),
+                 RestoreOptions(task="denoise", tile=16, level=10),
                  on_plan=lambda total: planned.append(total))
     # 20 x 40 in 16-px tiles overlapping by 12 (step 4): 2 rows x 7 columns; by the
     # sixth-of-a-tile default (8) it would be 2 x 4
@@ -331,7 +338,9 @@ def test_restore_and_eval_use_the_models_own_overlap(tmp_path):
     noisy = np.random.default_rng(0).random((20, 40, 3)).astype(np.float32)
     Network(model=model, task="denoise", protocol="default", tile=16)(noisy, "denoise", 10)
     assert len(calls) == 14
-    restore_pixels(model, noisy, task="denoise", tile=16)   # the library call, as the CLI
+    denoise = get_task("denoise")
+    restore_pixels(model, noisy, task=denoise,                # the library call, as the CLI
+                   tiling=model_tiling(model, denoise, 16))
     assert len(calls) == 28
 
 
@@ -414,7 +423,9 @@ def test_the_tile_plan_counts_the_calls_a_shifted_mosaic_takes(tmp_path, pattern
     import json
 
     from panet.degradations import mosaic
-    from panet.restore_files import ModelPool, RestoreOptions, restore_file
+    from panet.restore_files import restore_file
+    from panet.restorer import ModelPool, RestoreOptions
+    from panet.tasks import get_task
 
     model = create_model("panet-s", n_resblocks=1, n_feats=8)
     model.metadata = {"task": json.dumps({"type": "demosaic", "pattern": "RGGB"})}
@@ -427,8 +438,8 @@ def test_the_tile_plan_counts_the_calls_a_shifted_mosaic_takes(tmp_path, pattern
         return lambda: made.append(1)
 
     restore_file(str(source), str(tmp_path / "out.png"),
-                 ModelPool(model, "demosaic", None, fixed=True),
-                 RestoreOptions(task="demosaic", pattern=pattern, tile=16, overlap=4),
+                 ModelPool(model, get_task("demosaic"), None, fixed=True),
+                 RestoreOptions(task="demosaic", level=pattern, tile=16, overlap=4),
                  on_plan=plan)
     assert len(planned) == 1 and planned[0] == len(made)
     assert load_image(tmp_path / "out.png").pixels.shape == (32, 40, 3)
@@ -440,7 +451,7 @@ def peak():   # this process's own high-water mark (ru_maxrss would carry the pa
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
 import PIL.Image, png, tifffile, tqdm
-import panet.restore, panet.restore_files
+import panet.inference, panet.restorer, panet.restore_files
 from panet.cli import main
 base = peak()
 status = main(sys.argv[1:])
@@ -464,7 +475,7 @@ def test_restore_stays_within_max_memory_at_the_tightest_budget_it_accepts(tmp_p
 
     from PIL import Image
 
-    from panet.restore import PROCESS_BASE_BYTES, tile_for_memory
+    from panet.inference import PROCESS_BASE_BYTES, tile_for_memory
 
     torch.manual_seed(0)
     architecture = "pa-edsr-x2" if task == "sr" else "panet-s"

@@ -78,7 +78,7 @@ def test_each_task_finds_its_shipped_model(name, level, shipped):
     """What panet eval runs by default: the family's shipped model with the channels the
     task's images have."""
     from panet.models import model_card
-    from panet.restore import resolve_model
+    from panet.pretrained import resolve_model
 
     task = get_task(name)
     scale = level if task.family == "sr" else None

@@ -153,7 +153,7 @@ def test_init_from_a_training_checkpoint(tmp_path):
 
 
 def test_a_training_checkpoint_can_be_restored_with(tmp_path):
-    from panet.restore import resolve_model
+    from panet.pretrained import resolve_model
 
     model = create_model("panet-s", n_resblocks=2, n_feats=8)
     path = str(tmp_path / "iter-000000003.pt")

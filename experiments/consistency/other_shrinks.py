@@ -1,4 +1,4 @@
-"""Run: python benchmarks/consistency/other_shrinks.py 2 .devpack/val 256 (validation photos).
+"""Run: python experiments/consistency/other_shrinks.py 2 .devpack/val 256 (validation photos).
 SR consistency assumes the input was shrunk by the Matlab bicubic resize the models were
 trained for. Here the input is shrunk otherwise too (Pillow's area average and its
 antialiased bilinear, both to 8 bits), and the shipped model's output is scored on Y
@@ -14,13 +14,13 @@ from panet.data.datasets import find_images
 from panet.degradations import imresize
 from panet.io import read_image
 from panet.metrics import psnr
-from panet.pretrained import load_pretrained, pretrained_entry
-from panet.restore import restore_pixels
+from panet.inference import model_tiling, restore_pixels
+from panet.pretrained import load_pretrained
 from panet.tasks import get_task
 
 torch.set_num_threads(1)
 scale, paths, crop = int(sys.argv[1]), find_images(sys.argv[2]), int(sys.argv[3])
-model, task = load_pretrained(pretrained_entry(f"sr-x{scale}")), get_task("sr")
+model, task = load_pretrained(f"sr-x{scale}"), get_task("sr")
 
 
 def pillow_shrink(clean: np.ndarray, method) -> np.ndarray:
@@ -43,7 +43,8 @@ for path in paths:
         outputs = {"bicubic": np.clip(imresize(low, scale), 0, 1)}
         for consistent in (False, True):
             outputs[f"net{'+consistency' if consistent else ''}"] = restore_pixels(
-                model, low, task="sr", pattern=str(scale), tile=48, overlap=8,
+                model, low, task=task, pattern=str(scale),
+                tiling=model_tiling(model, task, 48, 8),
                 consistent=consistent)[0]
         for method, out in outputs.items():
             scores.setdefault(f"{name} {method}", []).append(

@@ -1,4 +1,4 @@
-"""Run: OMP_NUM_THREADS=1 python benchmarks/consistency/projection_cost.py [SIDE]
+"""Run: OMP_NUM_THREADS=1 python experiments/consistency/projection_cost.py [SIDE]
 Time and extra memory of SR's consistency step (project_onto_downscale) on a SIDE x SIDE
 RGB output (default 2048) and on a panorama of as many pixels (SIDE/4 x 4 SIDE), at x2 and
 x4, laid out as restore_pixels has it (a channel-first buffer seen as H x W x C) and written
