@@ -19,7 +19,6 @@ def _options(args: argparse.Namespace, device):
 
     if not 0 < args.max_memory <= 2**20:
         raise CommandError(f"--max-memory must be from 0 to 1048576 GiB, got {args.max_memory:g}")
-    from panet.tasks import FAMILIES
 
     for family in FAMILIES:   # every level given is checked, whichever task it is for
         option = get_task(family).level_option
