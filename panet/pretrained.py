@@ -28,7 +28,8 @@ from panet.models.registry import model_entry
 from panet.tasks import get_task
 
 __all__ = ["PretrainedEntry", "PRETRAINED", "weights_folder", "available", "default_for",
-           "load_pretrained", "list_pretrained", "pretrained_entry", "resolve_model"]
+           "load_pretrained", "list_pretrained", "pretrained_entry", "resolve_model",
+           "shipped_scales"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,15 @@ def default_for(family: str, scale: int | None = None, channels: int | None = No
     if channels is not None and any(e.channels == channels for e in matches):
         matches = [e for e in matches if e.channels == channels]
     return matches[0] if matches else None
+
+
+def shipped_scales(family: str) -> list[int]:
+    """The upscaling factors the shipped models of ``family`` have (empty: none upscales).
+
+    >>> shipped_scales("sr"), shipped_scales("denoise")
+    ([2, 3, 4], [])
+    """
+    return sorted({e.scale for e in available() if e.family == family and e.scale > 1})
 
 
 def load_pretrained(name: str | PretrainedEntry) -> nn.Module:

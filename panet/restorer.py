@@ -30,7 +30,7 @@ from torch import nn
 from panet.inference import (input_channels, model_scale, model_tiling, restore_pixels,
                              tile_for_memory)
 from panet.models.card import model_card
-from panet.pretrained import available, resolve_model
+from panet.pretrained import resolve_model, shipped_scales
 from panet.tasks import Task, get_task
 
 __all__ = ["RestoreOptions", "ModelPool", "choose_models", "restore_image", "restore",
@@ -137,7 +137,7 @@ def choose_models(options: RestoreOptions, model: str | nn.Module | None = None
         network, random_weights = model.eval(), False
     else:
         if model is None and task.upscales and scale is not None:
-            scales = sorted(e.scale for e in available() if e.family == task.family)
+            scales = shipped_scales(task.family)
             if scale not in scales:
                 listed = ", ".join(f"x{s}" for s in scales) or "none"
                 raise ValueError(f"{task.level_option} {scale}: the shipped models are "
@@ -290,8 +290,7 @@ def _restore_pil(image, options: RestoreOptions, models):
         raise ValueError(f"PIL images of mode {image.mode} are not supported")
     array = np.asarray(image)
     out = _run(array, options, models)
-    return Image.fromarray(out, mode=image.mode) if image.mode != "I;16" else \
-        Image.fromarray(out)
+    return Image.fromarray(out)   # the mode follows from the array, as it came
 
 
 def _restore_tensor(tensor: torch.Tensor, options: RestoreOptions, models) -> torch.Tensor:

@@ -20,7 +20,7 @@ import numpy as np
 
 from panet.files import check_input_file
 from panet.io import ImageError, image_size, load_image
-from panet.pretrained import available
+from panet.pretrained import available, shipped_scales
 from panet.restore_files import output_name, restore_file
 from panet.restorer import RestoreOptions, choose_models
 from panet.tasks import FAMILIES, get_task
@@ -62,7 +62,7 @@ def suggest_level(path: str | None, family: str) -> tuple[str, str]:
         task = task.for_channels(image.pixels.shape[2])
         pixels, image_format = image.pixels, image.format
     level, note = task.suggest_level(pixels, path, image_format)
-    factors = sorted({e.scale for e in available() if e.family == family and e.scale > 1})
+    factors = shipped_scales(family)
     if factors:
         note += f" (shipped: {', '.join(map(str, factors))})"
     return level, note

@@ -68,7 +68,7 @@ def render(rows: list[dict], study: dict[str, Any], study_path: str) -> str:
         f"  {optim.get('schedule')} schedule, {train.get('precision')}, one thread per run.",
         "- Seeds: a seed fixes the data order and the initial weights of every layer the",
         "  variants share (copied from an attention-free network made with that seed).",
-        f"- Scoring: the last iteration's weights, `panet eval` on {data and ''}"
+        f"- Scoring: the last iteration's weights, `panet eval` on "
         f"{study['eval']['crop']}-px centre crops in {study['eval']['tile']}-px tiles",
         f"  (overlap {study['eval']['overlap']}), noise seed {study['eval']['seed']}.",
         "- Test sets: offline-mini (11 photos) and offline-structure, the offline-train photos",
