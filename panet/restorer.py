@@ -252,8 +252,17 @@ def restore(image: Any, task: str | Task = "denoise", level: Level | None = None
             to choose an SR factor or a mosaic's pattern: the shipped models are blind).
         model: a shipped name, a registered architecture, a weights file or a network;
             ``None`` takes the task's shipped model for the image's channels.
-        tile, overlap, max_memory_gib, ensemble, protocol, precision, device, consistency:
-            as ``panet restore``'s options of the same names.
+        tile: tile side in pixels (``None``: the model's own, then shrunk to fit the
+            memory budget).
+        overlap: pixels shared by neighbouring tiles (``None``: the model's own).
+        max_memory_gib: memory budget of one restore, in GiB.
+        ensemble: average the eight flips and rotations (paper's self-ensemble; 8x time).
+        protocol: ``"default"`` (tiles) or ``"paper"`` (the authors' four-quarter chop).
+        precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"auto"`` (bfloat16 where this
+            machine runs it faster).
+        device: a torch device name (``"cpu"``, ``"cuda"``, ...).
+        consistency: keep what the input says about the original (the JPEG's quantisation,
+            the mosaic's samples, the SR input), as ``panet restore`` does by default.
 
     Returns:
         the restored image, of the same kind, dtype and layout as ``image`` (SR: larger).

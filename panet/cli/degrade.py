@@ -101,8 +101,8 @@ def register(commands) -> None:
     """Add the command's parser to ``commands`` (an argparse subparsers object)."""
     degrade = commands.add_parser("degrade", help="make a degraded copy of an image "
                                   "(noise, Bayer mosaic, JPEG, Matlab-style downscaling)")
-    degrade.add_argument("input")
-    degrade.add_argument("output")
+    degrade.add_argument("input", help="the clean image")
+    degrade.add_argument("output", help="the degraded image to write")
     kind = degrade.add_mutually_exclusive_group(required=True)
     kind.add_argument("--noise", type=finite_float, metavar="SIGMA",
                       help="additive white Gaussian noise, sigma on the 0-255 scale")

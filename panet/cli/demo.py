@@ -41,11 +41,12 @@ def register(commands) -> None:
     """Add the command's parser to ``commands`` (an argparse subparsers object)."""
     demo = commands.add_parser("demo", help="degrade the bundled picture, restore it with the "
                                "shipped weights, print PSNR/SSIM against the original")
-    demo.add_argument("--task", default="denoise", choices=FAMILIES)
+    demo.add_argument("--task", default="denoise", choices=FAMILIES,
+                      help="which shipped model to show (default: denoise)")
     demo.add_argument("--level", help="sigma (denoise, default 25), Bayer pattern (demosaic, "
                       "RGGB), JPEG quality (jpeg, 20) or scale (sr, 2)")
     demo.add_argument("--image", help="a clean image to use instead of the bundled picture")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the degradation")
     demo.add_argument("-o", "--output", help="folder for the degraded and restored images")
     demo.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     demo.set_defaults(run=run)

@@ -132,5 +132,5 @@ def register(commands) -> None:
     evaluation.add_argument("--save-images", action="store_true",
                             help="also write every output under OUT/images")
     evaluation.add_argument("--out", help="output folder (default: eval/TASK)")
-    evaluation.add_argument("--quiet", action="store_true")
+    evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluation.set_defaults(run=run)

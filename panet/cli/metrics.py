@@ -36,8 +36,8 @@ def register(commands) -> None:
     """Add the command's parser to ``commands`` (an argparse subparsers object)."""
     metrics = commands.add_parser("metrics", help="PSNR and SSIM of a restored image "
                                   "against its reference (the paper's protocol)")
-    metrics.add_argument("restored")
-    metrics.add_argument("reference")
+    metrics.add_argument("restored", help="the restored image")
+    metrics.add_argument("reference", help="the original it is compared with")
     metrics.add_argument("--y", action="store_true", help="on the BT.601 Y channel")
     metrics.add_argument("--shave", type=int, default=0, help="border pixels to ignore")
     metrics.add_argument("--json", action="store_true", help="print JSON")

@@ -125,9 +125,11 @@ def _size(path: str) -> int:
 def register(commands) -> None:
     """Add the command's parser to ``commands`` (an argparse subparsers object)."""
     restore = commands.add_parser("restore", help="restore images (files, folders, globs)")
-    restore.add_argument("inputs", nargs="+", metavar="INPUT")
+    restore.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="image files, folders or glob patterns")
     restore.add_argument("-o", "--output", help="output file (one input) or folder")
-    restore.add_argument("--task", required=True, choices=FAMILIES)
+    restore.add_argument("--task", required=True, choices=FAMILIES,
+                         help="what to undo: noise, a Bayer mosaic, JPEG artifacts, low resolution")
     restore.add_argument("--sigma", type=finite_float, help="noise level of the input (0-255). The "
                          "shipped denoisers are blind (sigma 0-75), so it is optional: "
                          "without it the level is estimated and reported")
@@ -155,9 +157,10 @@ def register(commands) -> None:
     restore.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="fp32",
                          help="fp32 (default); auto: bfloat16 where this machine runs it "
                               "faster ('panet env' says which), about 1.4-1.6x faster there "
-                              "and up to 0.08 dB lower for SR (docs/restore.md)")
-    restore.add_argument("--device", default="cpu")
+                              "and up to 0.08 dB lower for SR")
+    restore.add_argument("--device", default="cpu",
+                         help="torch device to run on: cpu (default), cuda, cuda:1, mps")
     restore.add_argument("--recursive", action="store_true", help="descend into folders")
     restore.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    restore.add_argument("--quiet", action="store_true")
+    restore.add_argument("--quiet", action="store_true", help="no progress bar")
     restore.set_defaults(run=run)

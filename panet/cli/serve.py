@@ -37,7 +37,7 @@ def register(commands) -> None:
     serve = commands.add_parser("serve", help="a browser app to restore photos (Gradio)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: this "
                        "machine only; 0.0.0.0 opens it to the network)")
-    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     serve.add_argument("--max-pixels", type=int, default=24_000_000,
                        help="largest upload in pixels (default 24 MP)")
     serve.add_argument("--max-memory", type=finite_float, default=4.0,

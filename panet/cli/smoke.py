@@ -53,7 +53,7 @@ def register(commands) -> None:
     smoke.add_argument("--image", help="image to use instead of the bundled picture")
     smoke.add_argument("--model", default="panet-s", help="registered model name")
     smoke.add_argument("--sigma", type=finite_float, default=25.0, help="noise level on 0-255")
-    smoke.add_argument("--seed", type=int, default=0)
+    smoke.add_argument("--seed", type=int, default=0, help="seed of the noise and the weights")
     smoke.add_argument("-o", "--output", help="write the output image here")
     smoke.add_argument("--overwrite", action="store_true", help="replace an existing output")
     smoke.set_defaults(run=run)

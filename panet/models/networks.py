@@ -136,12 +136,18 @@ class PANet(_ConfiguredModel):
         attention_positions: where attention sits: ``"pre"``, ``"mid"``, ``"post"`` or a
             block count; empty for the attention-free ResNet baseline.
         shared_prelu: one PReLU for all ResBlocks, as in the authors' code and checkpoints.
-        reduction, scales, patch_size, softmax_scale, attention_res_scale, resample,
-            output_divisor, key_eps: passed to :class:`PyramidAttention`.
+        reduction: passed to :class:`PyramidAttention` (as are the next seven).
+        scales: the pyramid's scales.
+        patch_size: side of the matched blocks.
+        softmax_scale: the softmax's temperature factor.
+        attention_res_scale: weight of the attention's residual branch.
+        resample: how the pyramid levels are downscaled.
+        output_divisor: the attention output's divisor.
+        key_eps: the key normalisation's epsilon.
         residual: ``"none"`` (the paper: the network outputs the image), ``"input"`` (it
             outputs a correction added to its input) or ``"bilinear"`` (3-channel mosaic in;
             the network sees a bilinear demosaic and corrects it). Learning a correction
-            reaches a given quality in far fewer iterations (docs/training.md).
+            reaches a given quality in far fewer iterations (see the training guide).
 
     Example:
         >>> model = PANet(in_channels=1, n_resblocks=2)
