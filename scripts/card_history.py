@@ -32,7 +32,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from package_weights import SHIPPED  # noqa: E402
+from model_cards import REPORTS  # noqa: E402
 from plot_learning_curves import write_figure  # noqa: E402
 from train_on_device import GAPS  # noqa: E402
 
@@ -78,7 +78,7 @@ def short_tiling(tiling: str) -> str:
 
 def history(name: str, repo: str = ".") -> list[dict]:
     """One record per report commit of ``name``: iterations, tiling, {level: PSNR}."""
-    report = os.path.join(SHIPPED[f"{name}.safetensors"][1][0], "results.json")
+    report = os.path.join(REPORTS[name][0], "results.json")
     weights = f"panet/weights/{name}.safetensors"
     commits = git("log", "--reverse", "--format=%h", "--", report, repo=repo).decode().split()
     points: list[dict] = []

@@ -228,6 +228,25 @@ def render(weights: str = "panet/weights") -> tuple[str, str]:
     return "\n".join(cards), "\n".join(records)
 
 
+def write_pages(weights: str = "panet/weights", cards_path: str = "docs/models.md",
+                history_path: str = "docs/history/models.md", check: bool = False) -> list[str]:
+    """Rewrite the card and record blocks (or, with ``check``, only compare); returns the
+    pages that were out of date."""
+    cards, records = render(weights)
+    stale = []
+    for path, marker, text in ((cards_path, "shipped cards", cards),
+                               (history_path, "training records", records)):
+        with open(path, encoding="utf-8") as handle:
+            document = handle.read()
+        updated = replace_block(document, marker, text, path)
+        if updated != document:
+            stale.append(path)
+            if not check:
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(updated)
+    return stale
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="panet/weights", help="folder of the shipped files")
@@ -236,18 +255,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true",
                         help="only say whether the pages are up to date")
     args = parser.parse_args()
-    cards, records = render(args.weights)
-    stale = []
-    for path, marker, text in ((args.cards, "shipped cards", cards),
-                               (args.history, "training records", records)):
-        with open(path, encoding="utf-8") as handle:
-            document = handle.read()
-        updated = replace_block(document, marker, text, path)
-        if updated != document:
-            stale.append(path)
-            if not args.check:
-                with open(path, "w", encoding="utf-8") as handle:
-                    handle.write(updated)
+    stale = write_pages(args.weights, args.cards, args.history, args.check)
     if args.check and stale:
         print(f"out of date: {', '.join(stale)} (run python scripts/model_cards.py)")
         return 1

@@ -7,7 +7,8 @@ records the architecture, parameter count, every stage's iterations, wall time a
 and the PSNR/SSIM measured by ``panet eval`` (the JSON reports under docs/eval, where
 present). ``--add`` ships a new stage (a ``panet train`` run folder, usually warm-started
 from the shipped file) and appends it to the card; without it the files are rewritten with
-fresh eval results. Tensors are stored in float16 (half the size; models are rebuilt in
+fresh eval results. The cards and the stage records in the docs are then rewritten by
+``scripts/model_cards.py``. Tensors are stored in float16 (half the size; models are rebuilt in
 float32 on loading).
 
 When to re-ship: replace a shipped weight file only when one of its card levels gains at
@@ -27,23 +28,12 @@ import yaml
 from panet.checkpoints import load_model, save_model
 from panet.checkpoints.native import read_metadata
 from panet.models import count_parameters
-from panet.pretrained import PRETRAINED
 
-S = "docs/eval/shipped/"   # panet eval reports of the shipped models (scripts/eval_docs.sh)
-B = "docs/eval/"           # the classical baselines' reports on the same inputs
+from model_cards import REPORTS, measured, write_pages   # scripts/model_cards.py
 
-#: shipped file -> (config, eval reports); the training stages live in each file's card
-SHIPPED = {
-    "denoise-color.safetensors": ("configs/shipped/denoise-color.yaml",
-                                  [S + "denoise", B + "denoise"]),
-    "denoise-gray.safetensors": ("configs/shipped/denoise-gray.yaml", [S + "denoise-gray"]),
-    "demosaic.safetensors": ("configs/shipped/demosaic.yaml", [S + "demosaic"]),
-    "jpeg-y.safetensors": ("configs/shipped/jpeg-y.yaml", [S + "jpeg", B + "jpeg"]),
-    "jpeg-color.safetensors": ("configs/shipped/jpeg-color.yaml", [S + "jpeg-color"]),
-    "sr-x2.safetensors": ("configs/shipped/sr-x2.yaml", [S + "sr-x2"]),
-    "sr-x3.safetensors": ("configs/shipped/sr-x3.yaml", [S + "sr-x3"]),
-    "sr-x4.safetensors": ("configs/shipped/sr-x4.yaml", [S + "sr-x4"]),
-}
+#: shipped file -> its configuration; the training stages live in each file's card, the
+#: eval reports it is scored by in model_cards.REPORTS
+SHIPPED = {f"{name}.safetensors": f"configs/shipped/{name}.yaml" for name in REPORTS}
 
 #: panet restore's default tile and overlap, where they differ from the training crop and
 #: the sixth-of-a-tile rule: chosen on the validation crops, within the time of 48-px tiles
@@ -75,93 +65,6 @@ def new_stage(run: str, machine: str, previous: str) -> dict:
     return stage
 
 
-def measured(folders: list[str]) -> list[dict]:
-    """Mean PSNR/SSIM and time per megapixel of every method in the eval reports (JSON
-    written by ``panet eval``), each with the command and machine that produced it."""
-    reports = []
-    for folder in folders:
-        path = os.path.join(folder, "results.json")
-        if not os.path.isfile(path):
-            continue
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        reports.append({
-            "command": data["metadata"]["command"], "machine": data["metadata"]["machine"],
-            "psnr_ssim": {f"{m['method']} {m['dataset']} {m['level']}":
-                          [round(m["psnr"], 2), round(m["ssim"], 4)] for m in data["means"]},
-            "seconds_per_megapixel": {k: round(v, 1) for k, v in
-                                      data["seconds_per_megapixel"].items()}})
-    return reports
-
-
-def card_markdown(name: str, card: dict) -> str:
-    """One model's card for docs/models.md: training, then every method's mean scores."""
-    stages = "; ".join(f"{s['iterations']:,} iterations in {s['wall_seconds']} s on {s['machine']}"
-                       + (f" (held-out validation crops{_as_pair(s)} {s['val_psnr_before']:.2f}"
-                          f" → {s['val_psnr_after']:.2f} dB)" if "val_psnr_before" in s else "")
-                       for s in card["stages"])
-    lines = [f"#### `{os.path.splitext(name)[0]}`", "",
-             f"- {card['parameters']:,} parameters; configuration `{card['config']}`.",
-             f"- Training: {stages}.", f"- Data: {card['training_data']}.",
-             f"- Weights: {card['weights']}."]
-    entry = next((e for e in PRETRAINED if e.file == name), None)
-    if entry is not None and entry.luma_from:
-        lines.append(f"- Restores in two parts (`LumaChromaJPEG`, panet/models/composite.py): "
-                     f"the luma comes from `{entry.luma_from}` (its card), this file's network "
-                     "gives the chroma. The rows below score the pair.")
-    lines.append("")
-    rows: dict[str, dict[str, str]] = {}
-    columns: list[str] = []
-    seconds: dict[str, float] = {}
-    for report in card["results_offline_mini"]:
-        for key, (psnr_db, ssim) in report["psnr_ssim"].items():
-            method, dataset, level = key.rsplit(" ", 2)
-            column = f"{dataset} {level}"
-            if column not in columns:
-                columns.append(column)
-            rows.setdefault(method, {})[column] = f"{psnr_db:.2f} / {ssim:.4f}"
-        seconds.update(report["seconds_per_megapixel"])
-    if rows:
-        lines.append("| method | " + " | ".join(columns) + " | s / MP |")
-        lines.append("|---" * (len(columns) + 2) + "|")
-        for method, cells in rows.items():
-            time = seconds.get(method)
-            lines.append(f"| {method} | " + " | ".join(cells.get(c, "") for c in columns) +
-                         " | " + _seconds(time) + " |")
-        lines.append("")
-        for report in card["results_offline_mini"]:
-            lines.append(f"`{report['command']}` ({report['machine']})  ")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _as_pair(stage: dict) -> str:
-    luma = stage.get("trained_as_pair_with")
-    return "" if not luma else \
-        f", as the pair with `{os.path.splitext(os.path.basename(luma))[0]}`"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 0.01:
-        return "< 0.01"
-    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
-
-
-def replace_block(path: str, text: str) -> None:
-    """Put ``text`` between the card markers of ``path`` (docs/models.md)."""
-    start, end = "<!-- shipped cards: start -->", "<!-- shipped cards: end -->"
-    with open(path, encoding="utf-8") as handle:
-        document = handle.read()
-    if start not in document or end not in document:
-        raise SystemExit(f"{path} has no {start} ... {end} block")
-    head, rest = document.split(start, 1)
-    tail = rest.split(end, 1)[1]
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f"{head}{start}\n{text}\n{end}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--add", nargs=3, action="append", default=[],
@@ -174,16 +77,13 @@ def main() -> None:
                              "better anyway) goes into its card")
     parser.add_argument("--out", default="panet/weights",
                         help="folder of the shipped files (read and rewritten)")
-    parser.add_argument("--cards", default="docs/models.md",
-                        help="markdown file whose card block is rewritten")
     args = parser.parse_args()
     added = {name: (run, machine) for name, run, machine in args.add}
     unknown = sorted(set(added) - {os.path.splitext(n)[0] for n in SHIPPED})
     if unknown:
         parser.error(f"unknown shipped model(s): {', '.join(unknown)}")
     os.makedirs(args.out, exist_ok=True)
-    cards = []
-    for name, (config, report) in SHIPPED.items():
+    for name, config in SHIPPED.items():
         current = os.path.join(args.out, name)
         old = json.loads(read_metadata(current)["card"])
         stages = list(old["stages"])
@@ -211,7 +111,8 @@ def main() -> None:
         card = {"config": config, "parameters": count_parameters(model),
                 "training_data": old["training_data"], "stages": stages,
                 "iterations": sum(s["iterations"] for s in stages),
-                "weights": weights, "results_offline_mini": measured(report)}
+                "weights": weights,
+                "results_offline_mini": measured(REPORTS[os.path.splitext(name)[0]])}
         # panet restore's default tile: the training crop (patch_size of the last stage),
         # unless RESTORE_TILING names another
         with open(config, encoding="utf-8") as handle:
@@ -222,12 +123,11 @@ def main() -> None:
             tile, overlap = RESTORE_TILING[name]
             metadata.update(restore_tile=str(tile), restore_overlap=str(overlap))
         save_model(model.half(), current, metadata)
-        cards.append(card_markdown(name, card))
         print(f"{name}: {card['parameters']:,} parameters, {card['iterations']} iterations, "
               f"{os.path.getsize(current) / 2**20:.1f} MiB")
     total = sum(os.path.getsize(p) for p in glob.glob(os.path.join(args.out, "*.safetensors")))
     print(f"total {total / 2**20:.1f} MiB")
-    replace_block(args.cards, "\n".join(cards))
+    write_pages(args.out)     # the cards (docs/models.md) and records (docs/history/models.md)
 
 
 if __name__ == "__main__":

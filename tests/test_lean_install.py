@@ -146,9 +146,11 @@ def test_eval_without_matplotlib_writes_the_tables_and_skips_the_figures(no_matp
     assert main(["eval", "--task", "denoise", "--levels", "30,50", "--dataset", str(folder),
                  "--models", "none", "--baselines", "input", "--out", str(out),
                  "--quiet"]) == 0
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert (out / "results.md").is_file() and not list(out.glob("figure-*.png"))
     assert err.count("panet: note: no figures") == 1 and NOTE in err
+    assert "and 0 figure(s)" in captured.out      # it does not count what it did not draw
     assert "Traceback" not in err
 
 

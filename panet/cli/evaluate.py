@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     figures = []
     for dataset, level in result.figure_images:
         path = os.path.join(out, f"figure-{args.task}-{dataset}-{file_slug(level)}.png")
-        comparison_figure(result, dataset, level, path)
-        figures.append(path)
+        if comparison_figure(result, dataset, level, path):   # False: matplotlib missing
+            figures.append(path)
     print()
     print(files["results.md"])
     print(f"wrote {', '.join(os.path.join(out, n) for n in files)} and "
