@@ -1,9 +1,9 @@
 """Validation PSNR against training iterations for every shipped model, all stages joined.
 
-    python scripts/plot_learning_curves.py [--logs docs/training-logs] \
+    python scripts/plot_learning_curves.py [--logs docs/history/training-logs] \
         [--out docs/images/learning-curves.png]
 
-A model's stages are the folders ``docs/training-logs/STAGE-NAME`` (``gpu1-demosaic``,
+A model's stages are the folders ``docs/history/training-logs/STAGE-NAME`` (``gpu1-demosaic``,
 ``cpu1-demosaic``, ...) named in ``STAGES``, in training order: each stage warm-started from
 the one before, so its iterations are counted on from the previous stage's end. The points
 are the ``val_psnr`` records of ``metrics.jsonl`` (the held-out validation crops; never
@@ -137,7 +137,7 @@ def write_figure(figure, path: str, rows: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--logs", default="docs/training-logs")
+    parser.add_argument("--logs", default="docs/history/training-logs")
     parser.add_argument("--out", default="docs/images/learning-curves.png")
     parser.add_argument("--configs", default="configs/shipped",
                         help="the shipped configurations (their task levels)")

@@ -34,7 +34,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CONFIGS = os.path.join(ROOT, "configs", "shipped")
 
 #: dB by which each shipped model trails its target or its classical rival on offline-mini
-#: (docs/models.md, "Targets of issue 11"; update it when new weights ship). The order of
+#: (docs/history/models.md, "Targets of issue 11"; update it when new weights ship). The order of
 #: training and the share of the budget follow it; a model that meets everything keeps a
 #: small share. jpeg-color meets its offline-mini targets and, since the cpu15 weights,
 #: `panet demo --task jpeg` gains at quality 10, 20 and 40.
