@@ -22,8 +22,9 @@ def screenshot(site: str, page: str, output: str, width: int = 1280, height: int
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=site)
-    handler.log_message = lambda *args: None
+    handler = type("QuietHandler", (http.server.SimpleHTTPRequestHandler,),
+                   {"log_message": lambda *args: None})
+    handler = functools.partial(handler, directory=site)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     options = webdriver.ChromeOptions()
