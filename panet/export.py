@@ -48,6 +48,10 @@ def onnx_metadata(model: nn.Module, command: str | None = None) -> dict[str, str
         "pattern": card.pattern or "", "shipped_name": card.shipped_name or "",
         "licence": LICENCE, "command": command or "",
         "input": "float32 N x C x H x W in [0, 1], any H and W",
+        # the contract of the graph, for whoever runs it outside panet
+        "attention": ("exact, in blocks of queries (an ONNX Scan): memory grows with the "
+                      "pixel count, not its square; the output equals the PyTorch model's "
+                      "on the same whole image (float32 rounding)"),
     })
     return metadata
 
@@ -85,7 +89,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, command: str | None =
     batch = torch.export.Dim("batch", min=1, max=1024)
     height = torch.export.Dim("height", min=8, max=16384)
     width = torch.export.Dim("width", min=8, max=16384)
-    with atomic_output(path, suffix=".onnx") as partial, _quiet_exporter():
+    # no_grad: the traced scan over attention blocks would otherwise be traced for autograd
+    with atomic_output(path, suffix=".onnx") as partial, _quiet_exporter(), torch.no_grad():
         with contextlib.redirect_stdout(io.StringIO()):   # the exporter narrates each pass
             program = torch.onnx.export(model, (example,), dynamo=True, opset_version=OPSET,
                                         input_names=["image"], output_names=["restored"],

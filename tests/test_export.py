@@ -43,6 +43,25 @@ def test_every_shipped_model_exports_and_matches_pytorch_at_several_sizes(name, 
     assert metadata["command"] == f"panet export {name} -o {name}.onnx"
 
 
+def test_the_exported_attention_holds_one_block_of_scores_at_a_time(tmp_path):
+    """The promise of a bounded graph: the softmax over the scores runs only inside a Scan
+    over query blocks of EXPORT_BLOCK_ROWS, never over the whole N x L matrix."""
+    from panet.attention.kernel import EXPORT_BLOCK_ROWS
+
+    path = str(tmp_path / "m.onnx")
+    export_onnx(load_pretrained("denoise-gray"), path)
+    graph = onnx.load(path).graph
+    main_ops = {node.op_type for node in graph.node}
+    assert "Scan" in main_ops and "Softmax" not in main_ops
+    scans = [node for node in graph.node if node.op_type == "Scan"]
+    body = next(a.g for a in scans[0].attribute if a.name == "body")
+    assert "Softmax" in {node.op_type for node in body.node}
+    # the scanned input is the queries cut into blocks of EXPORT_BLOCK_ROWS columns
+    shapes = {d.dim_value for vi in body.input for d in vi.type.tensor_type.shape.dim}
+    assert EXPORT_BLOCK_ROWS in shapes
+    assert "attention" in read_onnx_metadata(path)
+
+
 def test_restore_through_the_onnx_file_matches_the_pytorch_path(tmp_path):
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:70, 0:90] / 90

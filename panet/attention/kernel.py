@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["attend", "block_rows", "DEFAULT_BLOCK_BYTES", "CACHE_BLOCK_BYTES",
            "DEFAULT_KEEP_BYTES"]
@@ -281,3 +282,38 @@ def attend(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scal
         group = max(1, min(batch, (keep_bytes if keep else budget_bytes // 2) // per_image))
     return _BlockwiseAttention.apply(queries, keys.to(queries.dtype), values, float(scale),
                                      int(budget_bytes), keep, group)
+
+
+#: Queries per block in the exported (ONNX) graph: the scores of one block are
+#: ``EXPORT_BLOCK_ROWS x L`` floats, 84 MB for a 512 x 512 image with two pyramid levels.
+EXPORT_BLOCK_ROWS = 64
+
+
+def attend_for_export(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                      scale: float, rows: int = EXPORT_BLOCK_ROWS) -> torch.Tensor:
+    """:func:`attend`'s function for ``torch.export``/ONNX: the same blocks of queries, as a
+    ``scan`` over blocks (an ONNX ``Scan``), so the exported graph holds one block of scores
+    at a time instead of the whole ``N x L`` matrix. Forward only, float32.
+
+    >>> q, k, v = torch.randn(1, 4, 300), torch.randn(1, 4, 70), torch.randn(1, 5, 70)
+    >>> whole = v @ torch.softmax(10 * k.transpose(1, 2) @ q, dim=1)
+    >>> torch.allclose(attend_for_export(q, k, v, 10.0, rows=64), whole, atol=1e-5)
+    True
+    """
+    from torch._higher_order_ops.scan import scan
+
+    batch, dim, n_queries = queries.shape
+    blocks = (n_queries + rows - 1) // rows
+    # blocks x batch x d x rows; the last block is padded with zero queries, cut below
+    # the softmax's scale goes on the queries once, not on every block's scores
+    padded = F.pad(queries * scale, (0, blocks * rows - n_queries))
+    stacked = padded.reshape(batch, dim, blocks, rows).permute(2, 0, 1, 3)
+    keys_t = keys.transpose(1, 2)
+
+    def block(carry: torch.Tensor, q_block: torch.Tensor):
+        probs = torch.softmax(keys_t @ q_block, dim=1)
+        return carry.clone(), values @ probs
+
+    _, gathered = scan(block, queries.new_zeros(1), stacked)
+    gathered = gathered.permute(1, 2, 0, 3).reshape(batch, values.shape[1], blocks * rows)
+    return gathered[:, :, :n_queries]

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from panet.attention.kernel import DEFAULT_BLOCK_BYTES, DEFAULT_KEEP_BYTES, attend
+from panet.attention.kernel import (DEFAULT_BLOCK_BYTES, DEFAULT_KEEP_BYTES, attend,
+                                    attend_for_export)
 from panet.hardware import has_fast_low_precision
 
 __all__ = ["PyramidAttention", "PointwiseEmbedding", "pyramid_level_size", "resize_level",
@@ -227,9 +228,10 @@ class PyramidAttention(nn.Module):
             return out.to(x.dtype) + self.res_scale * x
 
     def _forward_for_export(self, x: torch.Tensor) -> torch.Tensor:
-        """The same function written with whole-matrix operations only (float32), for
-        ``torch.export``/ONNX: the blockwise kernel's Python loop and its data-dependent
-        block sizes do not trace. Level sizes come from ``scale_factor`` with the size
+        """The same function for ``torch.export``/ONNX (float32): the blockwise kernel's
+        Python loop and its data-dependent block sizes do not trace, so the query blocks
+        become a ``scan`` of fixed-size blocks (an ONNX ``Scan``; memory grows with the
+        image, not with its square). Level sizes come from ``scale_factor`` with the size
         recomputed, which is ``floor(H*s)`` and then the size-based sampling step, the
         ``legacy`` rule, as graph arithmetic (so any image size works)."""
         unfold = dict(kernel_size=self.patch_size, padding=self.patch_size // 2)
@@ -244,8 +246,8 @@ class PyramidAttention(nn.Module):
             values.append(F.unfold(self.value(level), **unfold))
         keys = torch.cat(keys, dim=2)
         keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(self.key_eps)
-        probs = torch.softmax(self.softmax_scale * keys.transpose(1, 2) @ queries, dim=1)
-        gathered = torch.cat(values, dim=2) @ probs
+        gathered = attend_for_export(queries, keys, torch.cat(values, dim=2),
+                                     self.softmax_scale)
         return F.fold(gathered, (height, width), **unfold) / self.output_divisor + \
             self.res_scale * x
 
