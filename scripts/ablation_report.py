@@ -94,7 +94,7 @@ def render(rows: list[dict], study: dict[str, Any], study_path: str) -> str:
         for title, variants in TABLES:
             lines += [f"### {title}", "",
                       "| variant | seeds | PSNR (dB) | SSIM | − resnet, paired (dB) | "
-                      "paper (Urban100) |", "|---|---|---|---|---|---|"]
+                      "seeds above resnet | paper (Urban100) |", "|---|---|---|---|---|---|---|"]
             for variant in variants:
                 mine = [r for r in rows if r["variant"] == variant and r["test_set"] == test_set]
                 psnr = [r["psnr"] for r in mine]
@@ -105,6 +105,7 @@ def render(rows: list[dict], study: dict[str, Any], study_path: str) -> str:
                 lines.append(f"| {variant} | {len(mine)} | {_mean_sd(psnr)} | "
                              f"{f'{statistics.mean(ssim):.4f}' if ssim else '-'} | "
                              f"{_mean_sd(paired) if paired else '-'} | "
+                             f"{f'{sum(d > 0 for d in paired)} of {len(paired)}' if paired else '-'} | "
                              f"{f'{paper:.2f}' if paper else '-'} |")
             lines.append("")
     lines += ["Means ± standard deviations over seeds; a paired difference is taken seed by",
