@@ -4,7 +4,7 @@ The documentation site builds its CLI page from :func:`cli_reference` (``docs/ho
 the page lists exactly the commands and options ``panet --help`` knows and cannot drift.
 
 >>> text = cli_reference()
->>> "## `panet restore`" in text and "`--task`" in text
+>>> "## `panet restore`" in text and "| `--task {denoise," in text
 True
 """
 
