@@ -19,7 +19,7 @@ import os
 import torch
 from torch import nn
 
-from panet.checkpoints.onnx_file import ONNX_FORMAT
+from panet.checkpoints.onnx_file import MIN_SIDE, ONNX_FORMAT
 from panet.files import atomic_output
 from panet.models.card import model_card
 
@@ -87,8 +87,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, command: str | None =
     # a batch of 2: an example batch of 1 would fix the batch size in the graph
     example = torch.rand(2, channels, example_size, example_size)
     batch = torch.export.Dim("batch", min=1, max=1024)
-    height = torch.export.Dim("height", min=8, max=16384)
-    width = torch.export.Dim("width", min=8, max=16384)
+    height = torch.export.Dim("height", min=MIN_SIDE, max=16384)
+    width = torch.export.Dim("width", min=MIN_SIDE, max=16384)
     # no_grad: the traced scan over attention blocks would otherwise be traced for autograd
     with atomic_output(path, suffix=".onnx") as partial, _quiet_exporter(), torch.no_grad():
         with contextlib.redirect_stdout(io.StringIO()):   # the exporter narrates each pass

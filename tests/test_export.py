@@ -17,11 +17,21 @@ from panet.pretrained import available, load_pretrained
 SHIPPED = [entry.name for entry in available()]
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> (PyTorch model, its exported file), each shipped model exported once."""
+    folder, files = tmp_path_factory.mktemp("exported"), {}
+    for name in SHIPPED:
+        model = load_pretrained(next(e for e in available() if e.name == name))
+        path = str(folder / f"{name}.onnx")
+        export_onnx(model, path, command=f"panet export {name} -o {name}.onnx")
+        files[name] = model, path
+    return files
+
+
 @pytest.mark.parametrize("name", SHIPPED)
-def test_every_shipped_model_exports_and_matches_pytorch_at_several_sizes(name, tmp_path):
-    model = load_pretrained(next(e for e in available() if e.name == name))
-    path = str(tmp_path / f"{name}.onnx")
-    export_onnx(model, path, command=f"panet export {name} -o {name}.onnx")
+def test_every_shipped_model_exports_and_matches_pytorch_at_several_sizes(name, exported):
+    model, path = exported[name]
     onnx.checker.check_model(path)
     exported = load_onnx_model(path)
     channels, scale = exported.card.in_channels, exported.card.scale
@@ -41,6 +51,24 @@ def test_every_shipped_model_exports_and_matches_pytorch_at_several_sizes(name, 
     assert exported.card.pattern == card.pattern and exported.card.scale == card.scale
     assert metadata["licence"] == "MIT" and metadata["shipped_name"] == name
     assert metadata["command"] == f"panet export {name} -o {name}.onnx"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_opencv_dnn_runs_every_exported_model(name, exported):
+    """A second, independent runtime: OpenCV's dnn engine (5.x runs the attention's Scan;
+    its missing Col2Im is why the patches are folded by a transposed convolution)."""
+    cv2 = pytest.importorskip("cv2")
+    if int(cv2.__version__.split(".")[0]) < 5:
+        pytest.skip(f"OpenCV {cv2.__version__}: its dnn lacks the ONNX Scan operator")
+    model, path = exported[name]
+    net = cv2.dnn.readNetFromONNX(path)
+    x = torch.rand(1, model.card.in_channels, 36, 44, generator=torch.Generator().manual_seed(1))
+    net.setInput(x.numpy())
+    got = net.forward()
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-4, name
 
 
 def test_the_exported_attention_holds_one_block_of_scores_at_a_time(tmp_path):

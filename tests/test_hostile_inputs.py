@@ -9,6 +9,7 @@ checkpoint. Valid but unusual images are restored with their size, mode and bit 
 import contextlib
 import hashlib
 import io
+import json
 import os
 import pickle
 import struct
@@ -19,7 +20,8 @@ import torch
 import yaml
 from PIL import Image
 
-from panet import create_model, save_model
+from panet import create_model, load_model, save_model
+from panet.checkpoints.onnx_file import MIN_SIDE
 from panet.cli import main
 from panet.io import load_image, save_image
 from test_restore_cli import _png_header_only
@@ -86,6 +88,7 @@ def w(tmp_path_factory):
     torch.save({"model": _Payload(str(root))}, path("malicious.pt"))
     open(path("malicious-raw.pt"), "wb").write(pickle.dumps(_Payload(str(root))))
     open(path("empty.pt"), "wb").close()
+    _onnx_files(path, rng)
     # configurations
     os.makedirs(path("train"))
     save_image(path("train", "a.png"), rng.random((40, 40, 3)))
@@ -102,6 +105,43 @@ def w(tmp_path_factory):
     return root
 
 
+def _onnx_files(path, rng):
+    """An exported tiny model, and ONNX files that are broken, foreign, or lie about it."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from panet.export import export_onnx
+
+    export_onnx(load_model(path("tiny.safetensors")), path("tiny.onnx"))
+    whole = open(path("tiny.onnx"), "rb").read()
+    open(path("truncated.onnx"), "wb").write(whole[:len(whole) // 2])
+    open(path("random.onnx"), "wb").write(rng.bytes(3000))
+    ours = onnx.load(path("tiny.onnx")).metadata_props
+
+    def identity(name, shape, metadata=()):
+        value = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)  # noqa
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], name,
+                                  [value("x")], [value("y")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        for entry in metadata:
+            model.metadata_props.add(key=entry.key, value=entry.value)
+        onnx.save(model, path(f"{name}.onnx"))
+
+    identity("foreign", ["a", "b"])                        # someone else's model
+    identity("foreign-panet", ["a", "b"], ours)            # ... carrying our metadata
+    identity("fixed-size", [1, 3, 224, 224], ours)         # one image size only
+
+    def lying(name, **config_changes):
+        model = onnx.load(path("tiny.onnx"))
+        for entry in model.metadata_props:
+            if entry.key == "config":
+                entry.value = json.dumps({**json.loads(entry.value), **config_changes})
+        onnx.save(model, path(f"{name}.onnx"))
+
+    lying("lies-channels", in_channels=1)
+    lying("lies-scale", scale=2)
+
+
 def _hashes(root):
     return {os.path.join(d, f): hashlib.sha256(open(os.path.join(d, f), "rb").read()).digest()
             for d, _, files in os.walk(root) for f in files
@@ -109,6 +149,8 @@ def _hashes(root):
 
 
 R = ["restore", "--task", "denoise", "--model", "{w}/tiny.safetensors", "--quiet"]
+OX = lambda name: ["restore", "--task", "denoise", "--model", f"{{w}}/{name}.onnx",  # noqa
+                   "--quiet"]
 T = ["train", "{w}/tiny.yaml", "--out", "{out}", "--quiet"]
 
 # (name, arguments ({w}: the workspace, {out}: this row's output folder), exit status,
@@ -185,6 +227,26 @@ FAILURES = [
      "x2 model does not fit task denoise"),
     ("an unknown model name", ["restore", "--task", "denoise", "--model", "no-such-model",
                                "{w}/ok.png", "-o", "{out}/a.png"], 2, "unknown model"),
+    # exported ONNX files
+    ("a truncated .onnx", OX("truncated") + ["{w}/ok.png", "-o", "{out}/a.png"], 2,
+     "truncated.onnx: not a readable ONNX model"),
+    ("random bytes named .onnx", OX("random") + ["{w}/ok.png", "-o", "{out}/a.png"], 2,
+     "random.onnx: not a readable ONNX model"),
+    ("a foreign ONNX model", OX("foreign") + ["{w}/ok.png", "-o", "{out}/a.png"], 2,
+     "foreign.onnx: an ONNX model, but not one panet exported"),
+    ("a foreign graph with panet metadata", OX("foreign-panet") + ["{w}/ok.png", "-o",
+                                                                   "{out}/a.png"], 2,
+     "foreign-panet.onnx: not an image-to-image graph (it takes x ['a', 'b']"),
+    ("a graph of one image size", OX("fixed-size") + ["{w}/ok.png", "-o", "{out}/a.png"], 2,
+     "fixed-size.onnx: the graph takes only 224 x 224 images"),
+    ("metadata lying about channels", OX("lies-channels") + ["{w}/ok.png", "-o",
+                                                             "{out}/a.png"], 2,
+     "lies-channels.onnx: its metadata says 1 input channels but the graph takes 3"),
+    ("metadata lying about the scale", OX("lies-scale") + ["{w}/ok.png", "-o", "{out}/a.png"],
+     2, "lies-scale.onnx: its metadata promises 3 channels at scale 2, but the graph turns "
+        "1 x 3 x 16 x 16 into 1 x 3 x 16 x 16"),
+    ("an ONNX file and a corrupt image", OX("tiny") + ["{w}/random.png", "-o", "{out}/a.png"],
+     1, "random.png: not a readable"),
     # degrade
     ("degrade --noise nan", ["degrade", "{w}/ok.png", "{out}/a.png", "--noise", "nan"], 2,
      "--noise"),
@@ -342,3 +404,34 @@ def test_unusual_images_are_restored_with_size_mode_and_depth(w, name, source, o
     assert restored.pixels.shape == shape
     assert restored.bit_depth == depth
     assert (restored.alpha is not None) == alpha
+
+
+@pytest.mark.parametrize("name, source, output, shape, depth, alpha", UNUSUAL,
+                         ids=[row[0] for row in UNUSUAL])
+def test_an_exported_onnx_file_restores_them_as_pytorch_does(w, name, source, output, shape,
+                                                              depth, alpha):
+    """The same 16-bit, alpha, EXIF and channel handling through ``--model FILE.onnx``: the
+    file's output matches the PyTorch weights' to one level of its bit depth. (Slivers
+    under ``MIN_SIDE`` are padded for the graph, where PyTorch drops the pyramid levels
+    that vanish: there the two agree on everything but the pixel values.)"""
+    outs = {}
+    for model in ("tiny.safetensors", "tiny.onnx"):
+        out = os.path.join(w, "out", f"{model}-" + source.replace(".", "-"), output)
+        before = _hashes(w)
+        argv = ["restore", "--task", "denoise", "--model", str(w / model), "--quiet",
+                str(w / source), "-o", out]
+        status, stderr = _run(argv)
+        _check_common(w, before, stderr)
+        assert status == 0, stderr
+        outs[model] = load_image(out)
+    torch_out, onnx_out = outs["tiny.safetensors"], outs["tiny.onnx"]
+    assert onnx_out.pixels.shape == torch_out.pixels.shape == shape
+    assert onnx_out.bit_depth == torch_out.bit_depth == depth
+    assert (onnx_out.alpha is not None) == (torch_out.alpha is not None) == alpha
+    level = 1e-4 if depth == 32 else 1 / (2 ** depth - 1) + 1e-6
+    if output.endswith(".jpg"):   # a one-level difference may move a JPEG block's rounding
+        level *= 3
+    if min(shape[:2]) >= MIN_SIDE:
+        assert np.abs(onnx_out.pixels - torch_out.pixels).max() <= level
+    if alpha:
+        assert np.array_equal(onnx_out.alpha, torch_out.alpha)

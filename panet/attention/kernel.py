@@ -317,3 +317,22 @@ def attend_for_export(queries: torch.Tensor, keys: torch.Tensor, values: torch.T
     _, gathered = scan(block, queries.new_zeros(1), stacked)
     gathered = gathered.permute(1, 2, 0, 3).reshape(batch, values.shape[1], blocks * rows)
     return gathered[:, :, :n_queries]
+
+
+def fold_for_export(patches: torch.Tensor, height: int, width: int, patch_size: int
+                    ) -> torch.Tensor:
+    """``F.fold(patches, (height, width), patch_size, padding=patch_size // 2)`` (stride 1)
+    as a grouped transposed convolution with one-hot kernels: the same sums, but exported
+    as ``ConvTranspose``, which every ONNX runtime has, instead of ``Col2Im``, which OpenCV's
+    ``dnn`` lacks.
+
+    >>> p = torch.randn(2, 4 * 9, 7 * 5)
+    >>> torch.equal(fold_for_export(p, 7, 5, 3), F.fold(p, (7, 5), 3, padding=1))
+    True
+    """
+    batch, rows, _ = patches.shape
+    area = patch_size * patch_size
+    one_hot = torch.eye(area, dtype=patches.dtype, device=patches.device)
+    weight = one_hot.reshape(area, 1, patch_size, patch_size).repeat(rows // area, 1, 1, 1)
+    return F.conv_transpose2d(patches.reshape(batch, rows, height, width), weight,
+                              padding=patch_size // 2, groups=rows // area)

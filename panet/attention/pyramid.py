@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from panet.attention.kernel import (DEFAULT_BLOCK_BYTES, DEFAULT_KEEP_BYTES, attend,
-                                    attend_for_export)
+                                    attend_for_export, fold_for_export)
 from panet.hardware import has_fast_low_precision
 
 __all__ = ["PyramidAttention", "PointwiseEmbedding", "pyramid_level_size", "resize_level",
@@ -248,8 +248,8 @@ class PyramidAttention(nn.Module):
         keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(self.key_eps)
         gathered = attend_for_export(queries, keys, torch.cat(values, dim=2),
                                      self.softmax_scale)
-        return F.fold(gathered, (height, width), **unfold) / self.output_divisor + \
-            self.res_scale * x
+        return fold_for_export(gathered, height, width, self.patch_size) / \
+            self.output_divisor + self.res_scale * x
 
     @torch.no_grad()
     def attention_weights(self, x: torch.Tensor, row: int, column: int) -> list[torch.Tensor]:
