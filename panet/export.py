@@ -2,9 +2,10 @@
 
 The exporter is PyTorch's own (``torch.onnx.export(..., dynamo=True)``, opset 18, with the
 ``onnx``/``onnxscript`` packages of the ``[onnx]`` extra). Height and width (and the batch)
-are dynamic axes. The pyramid attention is exported as its whole-matrix formulation (see
-:meth:`panet.attention.PyramidAttention._forward_for_export`): the same function as the
-blockwise kernel, checked in ``tests/test_export.py`` against PyTorch with onnxruntime.
+are dynamic axes. The pyramid attention is exported block by block, as an ONNX ``Scan`` over
+query blocks (see :meth:`panet.attention.PyramidAttention._forward_for_export`): the same
+function as the blockwise kernel in bounded memory, checked in ``tests/test_export.py``
+against PyTorch with onnxruntime and OpenCV's dnn.
 Use: ``export_onnx(panet.load_model("weights.safetensors"), "model.onnx")``, then
 ``panet.checkpoints.onnx_file.load_onnx_model("model.onnx")`` or onnxruntime directly.
 """
@@ -25,7 +26,7 @@ from panet.models.card import model_card
 
 __all__ = ["export_onnx", "onnx_metadata", "OPSET"]
 
-#: The ONNX opset of the exported files (18: Col2Im, which the attention's fold needs).
+#: The ONNX opset of the exported files.
 OPSET = 18
 #: The licence of panet and of the weights it ships (pyproject.toml).
 LICENCE = "MIT"
@@ -47,7 +48,7 @@ def onnx_metadata(model: nn.Module, command: str | None = None) -> dict[str, str
         "family": card.family or "", "levels": json.dumps(card.levels),
         "pattern": card.pattern or "", "shipped_name": card.shipped_name or "",
         "licence": LICENCE, "command": command or "",
-        "input": "float32 N x C x H x W in [0, 1], any H and W",
+        "input": f"float32 N x C x H x W in [0, 1], any H and W from {MIN_SIDE}",
         # the contract of the graph, for whoever runs it outside panet
         "attention": ("exact, in blocks of queries (an ONNX Scan): memory grows with the "
                       "pixel count, not its square; the output equals the PyTorch model's "

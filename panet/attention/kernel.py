@@ -323,7 +323,7 @@ def fold_for_export(patches: torch.Tensor, height: int, width: int, patch_size: 
                     ) -> torch.Tensor:
     """``F.fold(patches, (height, width), patch_size, padding=patch_size // 2)`` (stride 1)
     as a grouped transposed convolution with one-hot kernels: the same sums, but exported
-    as ``ConvTranspose``, which every ONNX runtime has, instead of ``Col2Im``, which OpenCV's
+    as ``ConvTranspose`` instead of ``Col2Im``, which OpenCV's
     ``dnn`` lacks.
 
     >>> p = torch.randn(2, 4 * 9, 7 * 5)
