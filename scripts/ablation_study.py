@@ -1,11 +1,15 @@
 """Run the paper's ablation study (§4.9) as one resumable job, score it, write its report.
 
     python scripts/ablation_study.py configs/studies/ablation.yaml [--jobs 2]
-        [--variants resnet,pyramid] [--seeds 1,2] [--report-only] [--dry-run]
+        [--variants resnet,pyramid] [--seeds 1,2] [--set base.train.iterations=4]
+        [--report-only] [--dry-run]
+    python scripts/ablation_study.py STUDY --pack DIR   # the photos, for another machine
 
 What it does, in order, skipping what is done:
 1. prepares the data: offline-train (``panet data fetch train``) minus the study's
-   structure photos, which become a test set of their own (``offline-structure``);
+   structure photos, which become a test set of their own (``offline-structure``); or,
+   where the study names ``photos: DIR`` (made by ``--pack``), DIR/train,
+   DIR/offline-structure and DIR/offline-mini;
 2. trains every variant x seed with ``panet train`` (one process per job, one thread each,
    ``nice``d), resuming a run from its last checkpoint (``save_every`` iterations);
 3. scores each finished run with ``panet eval`` at its last iteration, on offline-mini and
@@ -56,10 +60,28 @@ def run_name(variant: str, seed: int) -> str:
 
 # ---- data -----------------------------------------------------------------------------------
 
+def packed_folders(study: dict) -> dict[str, str] | None:
+    """The ``photos: DIR`` folders a study names (from ``--pack``), or None."""
+    if not study.get("photos"):
+        return None
+    root = study["photos"]
+    folders = {"train": os.path.join(root, "train"),
+               STRUCTURE_SET: os.path.join(root, STRUCTURE_SET),
+               "offline-mini": os.path.join(root, "offline-mini")}
+    for role in ("train", STRUCTURE_SET):
+        if not os.path.isdir(folders[role]):
+            raise SystemExit(f"photos: {folders[role]} is not a folder (make it with --pack)")
+    return folders
+
+
 def prepare_data(study: dict, work: str) -> tuple[str, str]:
-    """(training folder, structure test folder): links into the prepared offline-train."""
+    """(training folder, structure test folder): links into the prepared offline-train, or
+    the study's packed ``photos``."""
     from panet.data.photos import default_root, read_index, set_folder
 
+    packed = packed_folders(study)
+    if packed:
+        return packed["train"], packed[STRUCTURE_SET]
     root = default_root()
     index = read_index(root, "train")
     if not index:
@@ -76,6 +98,35 @@ def prepare_data(study: dict, work: str) -> tuple[str, str]:
         source = os.path.join(set_folder(root, "train"), row["file"])
         os.symlink(source, os.path.join(test if row["file"] in held else train, row["file"]))
     return train, test
+
+
+def pack(study: dict, out: str) -> None:
+    """Copy what the study reads into ``out``: crops of its training photos (as the shipped
+    models' pack), its structure photos and offline-mini whole, for a machine without the
+    network (set ``photos: OUT`` in the study there)."""
+    from panet.data.photos import default_root, set_folder
+    from panet.io import load_image, save_image
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from pack_train_crops import crops_of
+
+    source = os.path.join(out, ".source")
+    train, structure = prepare_data({**study, "photos": None}, source)
+    mini = set_folder(default_root(), "test")
+    if not os.path.isdir(mini):
+        raise SystemExit("offline-mini is not prepared: run `panet data fetch mini` first")
+    for name, folder in (("train", train), (STRUCTURE_SET, structure), ("offline-mini", mini)):
+        os.makedirs(os.path.join(out, name), exist_ok=True)
+        for file in sorted(os.listdir(folder)):
+            if name != "train":
+                shutil.copyfile(os.path.join(folder, file), os.path.join(out, name, file))
+                continue
+            image = load_image(os.path.join(folder, file))
+            count = max(1, round(0.5 * image.pixels.shape[0] * image.pixels.shape[1] / 1e6))
+            for i, crop in enumerate(crops_of(image.pixels, 512, count)):
+                stem = os.path.splitext(file)[0]
+                save_image(os.path.join(out, name, f"{stem}-{i}.png"), crop,
+                           bit_depth=image.bit_depth)
+    shutil.rmtree(source)
 
 
 # ---- one run --------------------------------------------------------------------------------
@@ -110,7 +161,9 @@ def run_config(study: dict, variant: str, seed: int, train: str, work: str) -> d
     model["init_from"] = os.path.join(folder, "init.safetensors")
     config.setdefault("train", {})["seed"] = seed
     data = config.setdefault("data", {})
-    data["train"], data["val"] = train, os.path.join(work, "data", STRUCTURE_SET)
+    data["train"] = train
+    data["val"] = (packed_folders(study) or {}).get(STRUCTURE_SET) or \
+        os.path.join(work, "data", STRUCTURE_SET)
     return config
 
 
@@ -155,8 +208,12 @@ def score_run(study: dict, variant: str, seed: int, work: str) -> list[dict]:
     folder = os.path.join(work, run_name(variant, seed))
     out = os.path.join(folder, "eval")
     spec = study["eval"]
+    packed = packed_folders(study)
     datasets = ["offline-mini"]
-    if study.get("structure_photos"):
+    if packed:
+        datasets = [packed["offline-mini"]] if os.path.isdir(packed["offline-mini"]) else []
+        datasets.append(packed[STRUCTURE_SET])
+    elif study.get("structure_photos"):
         datasets.append(os.path.join(work, "data", STRUCTURE_SET))
     command = [sys.executable, "-m", "panet", "eval", "--task", "denoise",
                "--levels", str(spec["levels"]), "--dataset", ",".join(datasets),
@@ -187,6 +244,7 @@ def score_run(study: dict, variant: str, seed: int, work: str) -> list[dict]:
                      "test_set": name, "psnr": round(mean["psnr"], 4),
                      "ssim": round(mean["ssim"], 5),
                      "cpu_hours": round(float(meta["train_seconds"]) / 3600, 3),
+                     "restore_s_per_mp": round(report["seconds_per_megapixel"][variant], 2),
                      "machine": describe_machine().split(",")[0]})
     return rows
 
@@ -218,6 +276,23 @@ def done_runs(results_path: str) -> set[tuple[str, int]]:
         return {(r["variant"], r["seed"]) for r in json.load(handle)}
 
 
+def apply_settings(study: dict, settings: list[str]) -> dict:
+    """``KEY.PATH=VALUE`` settings (YAML values) applied to a copy of the study."""
+    study = json.loads(json.dumps(study))
+    for setting in settings:
+        key, equals, value = setting.partition("=")
+        if not equals or not key:
+            raise SystemExit(f"--set expects KEY.PATH=VALUE, got {setting!r}")
+        *parents, last = key.split(".")
+        node = study
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SystemExit(f"--set {key}: {part} is not a section")
+        node[last] = yaml.safe_load(value)
+    return study
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study")
@@ -228,11 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=os.path.join(ROOT, "docs", "ablation",
                                                           "results.json"))
     parser.add_argument("--report", default=os.path.join(ROOT, "docs", "ablation.md"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="change the study, e.g. base.train.iterations=4 (repeatable)")
+    parser.add_argument("--pack", metavar="DIR",
+                        help="copy the study's photos into DIR for another machine, and stop")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="list what would run")
     args = parser.parse_args(argv)
 
-    study = load_study(args.study)
+    study = apply_settings(load_study(args.study), args.set)
+    if args.pack:
+        pack(study, args.pack)
+        return 0
     variants = args.variants.split(",") if args.variants else list(study["variants"])
     unknown = [v for v in variants if v not in study["variants"]]
     if unknown:
