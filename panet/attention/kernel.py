@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["attend", "block_rows", "DEFAULT_BLOCK_BYTES", "CACHE_BLOCK_BYTES",
+__all__ = ["attend", "attend_sdpa", "block_rows", "DEFAULT_BLOCK_BYTES", "CACHE_BLOCK_BYTES",
            "DEFAULT_KEEP_BYTES"]
 
 #: Upper bound of the memory of one block of scores (the backward pass holds two blocks).
@@ -336,3 +336,33 @@ def fold_for_export(patches: torch.Tensor, height: int, width: int, patch_size: 
     weight = one_hot.reshape(area, 1, patch_size, patch_size).repeat(rows // area, 1, 1, 1)
     return F.conv_transpose2d(patches.reshape(batch, rows, height, width), weight,
                               padding=patch_size // 2, groups=rows // area)
+
+
+def attend_sdpa(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                scale: float, restrict_to_fused: bool = False) -> torch.Tensor:
+    """:func:`attend`'s function as one fused attention call,
+    ``torch.nn.functional.scaled_dot_product_attention`` (one head, the queries as the
+    sequence): matching, softmax and aggregation without the score blocks written out on
+    backends that fuse them (flash, memory-efficient, cuDNN). Differentiable by autograd.
+
+    ``restrict_to_fused`` forbids the unfused ``math`` backend, which would hold the whole
+    ``N x L`` score matrix: a ``RuntimeError`` then says that no fused backend takes these
+    shapes or dtypes (the caller falls back to :func:`attend`).
+
+    >>> q, k, v = torch.randn(2, 4, 30), torch.randn(2, 4, 70), torch.randn(2, 5, 70)
+    >>> torch.allclose(attend_sdpa(q, k, v, 10.0), attend(q, k, v, 10.0), atol=1e-5)
+    True
+    """
+    q = queries.transpose(1, 2).unsqueeze(1)   # B x 1 x N x d
+    k = keys.transpose(1, 2).unsqueeze(1)      # B x 1 x L x d
+    v = values.transpose(1, 2).unsqueeze(1)    # B x 1 x L x dv
+    if restrict_to_fused:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        fused = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                 SDPBackend.CUDNN_ATTENTION]
+        with sdpa_kernel(fused):
+            out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+    return out.squeeze(1).transpose(1, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from panet.attention.kernel import (DEFAULT_BLOCK_BYTES, DEFAULT_KEEP_BYTES, attend,
-                                    attend_for_export, fold_for_export)
+                                    attend_for_export, attend_sdpa, fold_for_export)
 from panet.hardware import has_fast_low_precision
 
 __all__ = ["PyramidAttention", "PointwiseEmbedding", "pyramid_level_size", "resize_level",
@@ -22,6 +23,7 @@ DEFAULT_SCALES: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
 
 Resample = Literal["legacy", "modern"]
 LowPrecisionKernel = Literal["auto", "native", "float32"]
+Kernel = Literal["auto", "blockwise", "sdpa"]
 
 
 def pyramid_level_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -97,6 +99,12 @@ class PyramidAttention(nn.Module):
             low-precision matrix products while matching and softmax stay float32; ``"float32"`` computes everything
             in float32; ``"auto"`` picks native only where the hardware has fast
             low-precision matrix products (detected, see ``panet.hardware``).
+        kernel: how matching, softmax and aggregation run: ``"blockwise"``, the block
+            kernel (:func:`panet.attention.kernel.attend`, the fastest on CPUs);
+            ``"sdpa"``, one fused ``scaled_dot_product_attention`` call in float32 (or
+            float64), the same function; ``"auto"``, the fused call on CUDA where a fused
+            backend takes the shapes (else the block kernel, with a warning), the block
+            kernel elsewhere. Can be changed on a built model: ``block.kernel = "sdpa"``.
 
     Example:
         >>> attention = PyramidAttention(channels=16, reduction=2)
@@ -110,7 +118,7 @@ class PyramidAttention(nn.Module):
                  resample: Resample = "legacy", output_divisor: float = 4.0,
                  key_eps: float = 1e-4, block_bytes: int = DEFAULT_BLOCK_BYTES,
                  low_precision_kernel: LowPrecisionKernel = "auto",
-                 keep_bytes: int = DEFAULT_KEEP_BYTES) -> None:
+                 keep_bytes: int = DEFAULT_KEEP_BYTES, kernel: Kernel = "auto") -> None:
         super().__init__()
         if channels < 1 or reduction < 1 or channels % reduction:
             raise ValueError(f"channels ({channels}) must be a positive multiple of "
@@ -125,6 +133,8 @@ class PyramidAttention(nn.Module):
         if low_precision_kernel not in ("auto", "native", "float32"):
             raise ValueError("low_precision_kernel must be 'auto', 'native' or 'float32', "
                              f"got {low_precision_kernel!r}")
+        if kernel not in ("auto", "blockwise", "sdpa"):
+            raise ValueError(f"kernel must be 'auto', 'blockwise' or 'sdpa', got {kernel!r}")
         if output_divisor <= 0 or key_eps <= 0 or block_bytes <= 0:
             raise ValueError("output_divisor, key_eps and block_bytes must be positive")
         if keep_bytes < 0:
@@ -141,6 +151,8 @@ class PyramidAttention(nn.Module):
         self.block_bytes = int(block_bytes)
         self.keep_bytes = int(keep_bytes)
         self.low_precision_kernel: LowPrecisionKernel = low_precision_kernel
+        self.kernel: Kernel = kernel
+        self._warned_no_fused = False
         embed = channels // reduction
         self.query = PointwiseEmbedding(channels, embed)   # θ, applied to x only
         self.key = PointwiseEmbedding(channels, embed)     # φ, applied to every level
@@ -204,7 +216,10 @@ class PyramidAttention(nn.Module):
             return self._forward_for_export(x)
         self._check_input(x)
         height, width = x.shape[-2:]
-        kernel_dtype = self._kernel_dtype(x)
+        fused = self.kernel == "sdpa" or (self.kernel == "auto" and x.is_cuda)
+        # the fused call takes one dtype: the matching precision for all three operands
+        kernel_dtype = torch.float64 if fused and x.dtype == torch.float64 else \
+            torch.float32 if fused else self._kernel_dtype(x)
         # Matching needs float32 (scores are multiplied by 10 before the softmax); float64
         # input stays float64 so that gradients can be checked numerically.
         match_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -222,10 +237,31 @@ class PyramidAttention(nn.Module):
                 values.append(F.unfold(self.value(level, match_dtype), **unfold).to(kernel_dtype))
             keys = torch.cat(keys, dim=2)
             keys = keys / keys.norm(dim=1, keepdim=True).clamp_min(self.key_eps)
-            gathered = attend(queries, keys, torch.cat(values, dim=2), self.softmax_scale,
-                              self.block_bytes, self.keep_bytes)
+            values = torch.cat(values, dim=2)
+            gathered = self._fused(queries, keys, values) if fused else None
+            if gathered is None:
+                values = values.to(self._kernel_dtype(x))
+                gathered = attend(queries, keys, values, self.softmax_scale, self.block_bytes,
+                                  self.keep_bytes)
             out = F.fold(gathered, (height, width), **unfold) / self.output_divisor
             return out.to(x.dtype) + self.res_scale * x
+
+    def _fused(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
+               ) -> torch.Tensor | None:
+        """The fused attention call, or None where "auto" on CUDA finds no fused backend
+        for these shapes (the unfused one would hold the whole score matrix)."""
+        if self.kernel == "sdpa" or not queries.is_cuda:
+            return attend_sdpa(queries, keys, values, self.softmax_scale)
+        try:
+            return attend_sdpa(queries, keys, values, self.softmax_scale,
+                               restrict_to_fused=True)
+        except RuntimeError as error:
+            if not self._warned_no_fused:
+                self._warned_no_fused = True
+                warnings.warn(f"no fused attention backend takes these shapes "
+                              f"({str(error).splitlines()[0][:120]}); using the block kernel",
+                              RuntimeWarning, stacklevel=3)
+            return None
 
     def _forward_for_export(self, x: torch.Tensor) -> torch.Tensor:
         """The same function for ``torch.export``/ONNX (float32): the blockwise kernel's
