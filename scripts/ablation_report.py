@@ -257,8 +257,9 @@ def render(rows: list[dict], study: dict[str, Any], study_path: str,
         lines += [f"## Results on {test_set}", ""]
         for title, variants in TABLES:
             lines += [f"### {title}", "",
-                      "| variant | seeds | PSNR (dB) | SSIM | − resnet, paired (dB) | "
-                      "seeds above resnet | paper (Urban100) |", "|---|---|---|---|---|---|---|"]
+                      "| variant | seeds | PSNR (dB) | per seed (1, 2, ...) | SSIM | "
+                      "− resnet, paired (dB) | seeds above resnet | paper (Urban100) |",
+                      "|---|---|---|---|---|---|---|---|"]
             for variant in variants:
                 mine = [r for r in rows if r["variant"] == variant and r["test_set"] == test_set]
                 psnr = [r["psnr"] for r in mine]
@@ -266,7 +267,9 @@ def render(rows: list[dict], study: dict[str, Any], study_path: str,
                 paired = _paired(rows, variant, "resnet", test_set) if variant != "resnet" \
                     else []
                 paper = PAPER.get(variant)
-                lines.append(f"| {variant} | {len(mine)} | {_mean_sd(psnr)} | "
+                per_seed = " / ".join(f"{r['psnr']:.2f}" for r in sorted(mine,
+                                                                         key=lambda r: r["seed"]))
+                lines.append(f"| {variant} | {len(mine)} | {_mean_sd(psnr)} | {per_seed or '-'} | "
                              f"{f'{statistics.mean(ssim):.4f}' if ssim else '-'} | "
                              f"{_mean_sd(paired) if paired else '-'} | "
                              f"{f'{sum(d > 0 for d in paired)} of {len(paired)}' if paired else '-'} | "
