@@ -140,6 +140,7 @@ def _onnx_files(path, rng):
 
     lying("lies-channels", in_channels=1)
     lying("lies-scale", scale=2)
+    lying("lies-huge", in_channels=10**9)                 # a probe would need 1 PB
 
 
 def _hashes(root):
@@ -245,6 +246,8 @@ FAILURES = [
     ("metadata lying about the scale", OX("lies-scale") + ["{w}/ok.png", "-o", "{out}/a.png"],
      2, "lies-scale.onnx: its metadata promises 3 channels at scale 2, but the graph turns "
         "1 x 3 x 16 x 16 into 1 x 3 x 16 x 16"),
+    ("metadata claiming 10^9 channels", OX("lies-huge") + ["{w}/ok.png", "-o", "{out}/a.png"],
+     2, "lies-huge.onnx: implausible metadata (1000000000 channels in"),
     ("an ONNX file and a corrupt image", OX("tiny") + ["{w}/random.png", "-o", "{out}/a.png"],
      1, "random.png: not a readable"),
     # degrade

@@ -122,12 +122,16 @@ class OnnxModel(nn.Module):
                 raise ValueError("not a mapping")
             self.architecture = self.metadata.get("architecture", "onnx")
             self.card = ModelCard.describe(self, self.metadata)
+            out_channels = int(self.config.get("out_channels") or self.card.in_channels)
         except (ValueError, TypeError) as error:
             raise CheckpointError(f"{self.path}: unreadable panet metadata ({error})") from None
+        if not (1 <= self.card.in_channels <= 16 and 1 <= out_channels <= 16
+                and 1 <= self.card.scale <= 16):
+            raise CheckpointError(f"{self.path}: implausible metadata ({self.card.in_channels}"
+                                  f" channels in, {out_channels} out, scale "
+                                  f"{self.card.scale})")
         self.scale = self.card.scale
-        self.input_name = _check_graph(self.path, self.session, self.card,
-                                       int(self.config.get("out_channels") or
-                                           self.card.in_channels))
+        self.input_name = _check_graph(self.path, self.session, self.card, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().to("cpu", torch.float32).numpy()
