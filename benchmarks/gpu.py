@@ -17,6 +17,16 @@
    (flops counted once by PyTorch's counter) as a share of the card's dense peak for that
    precision.
 
+``--compile MODE`` adds rows for the shipped architecture at the largest batch in TF32 and
+bf16 with the network through ``torch.compile`` (``train.compile: MODE``;
+``reduce-overhead`` replays CUDA graphs), with the time the compilation took. Compiling
+takes minutes: these rows are outside the two-minute budget.
+
+First, a short table says which of the fused attention backends (flash, memory-efficient,
+cuDNN) take the attention's shapes (matching 9C/r channels wide, values 9C), and whether
+splitting the values into chunks as wide as the matching helps (``attend_sdpa``'s
+``value_chunk``, the fallback of ``kernel="auto"``).
+
 A row that would not finish within ``--budget`` seconds (judged from the rows before it)
 is marked "skipped (time)". Peaks are known for the H100, H200 and A100; elsewhere the
 share is left blank.
@@ -30,12 +40,15 @@ import statistics
 import sys
 import time
 import types
+import warnings
 
 import torch
+import torch.nn.functional as F
 
 from panet import PyramidAttention
 from panet.hardware import autocast_dtype, describe_machine, use_float32_products
 from panet.models import create_model
+from panet.train.config import COMPILE_MODES
 from panet.train.loop import train_step
 
 SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)
@@ -111,6 +124,39 @@ def timed(run, device: str, repeats: int) -> tuple[float, float | None]:
 
 def _out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error)
+
+
+def backend_rows(args) -> None:
+    """Which fused attention backends take the attention's shapes: queries and keys of
+    9C/r channels, values of 9C (whole, or in chunks as wide as the queries), float32 and
+    bfloat16; "yes", or the first words of the backend's refusal."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backends = {"flash": SDPBackend.FLASH_ATTENTION, "memory-efficient":
+                SDPBackend.EFFICIENT_ATTENTION, "cuDNN": SDPBackend.CUDNN_ATTENTION}
+    print("\n| fused backend | block | dtype | values whole | values in chunks |\n"
+          "|---|---|---|---|---|")
+    for block, (embed, value) in {"paper (r=2)": (288, 576), "shipped (r=4)": (144, 576)}.items():
+        for dtype in (torch.float32, torch.bfloat16):
+            q = torch.randn(1, 1, 256, embed, device=args.device, dtype=dtype)
+            v = torch.randn(1, 1, 256, value, device=args.device, dtype=dtype)
+            for name, backend in backends.items():
+                cells = []
+                for chunk in (value, embed):   # forward and backward, as training runs it
+                    try:
+                        with sdpa_kernel([backend]), warnings.catch_warnings():
+                            warnings.simplefilter("ignore", UserWarning)   # why: below
+                            queries = q.clone().requires_grad_(True)
+                            out = torch.cat([F.scaled_dot_product_attention(queries, queries,
+                                                                            part)
+                                             for part in v.split(chunk, dim=-1)], dim=-1)
+                            out.sum().backward()
+                        cells.append("yes")
+                    except RuntimeError as error:
+                        first = " ".join(str(error).split()).split(". ")[0]
+                        cells.append(f"no: {first[:60]}")
+                print(f"| {name} | {block} | {str(dtype).replace('torch.', '')} | "
+                      f"{cells[0]} | {cells[1]} |", flush=True)
 
 
 def attention_rows(args, clock: Clock) -> None:
@@ -195,6 +241,42 @@ def training_rows(args, clock: Clock) -> None:
                 print(f"| {label} | {batch} | {precision} | {1 / seconds:.2f} | "
                       f"{_rate(rate)} | {f'{rate / peak:.0%}' if peak else '-'} |", flush=True)
             model = None
+    if args.compile != "off":
+        compiled_rows(args)
+
+
+def compiled_rows(args) -> None:
+    """The shipped architecture's step with its network compiled (``train.compile``)."""
+    device, batch = args.device, max(args.batches)
+    label = "shipped (PANet-S, light attention)"
+    for precision in ("tf32", "bf16"):
+        torch.manual_seed(0)
+        model = create_model("panet-s", **SHIPPED).to(device)
+        flops = step_flops(model, batch, args.patch, device)
+        net = torch.compile(model, mode=args.compile, dynamic=False)
+        dtype = autocast_dtype(precision, device)
+        use_float32_products(precision, device)
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-4,
+                                     fused=True if device.startswith("cuda") else None)
+        data = (torch.rand(batch, 3, args.patch, args.patch, device=device),
+                torch.rand(batch, 3, args.patch, args.patch, device=device))
+
+        def step() -> None:
+            if args.compile == "reduce-overhead":
+                torch.compiler.cudagraph_mark_step_begin()
+            train_step(net, optimiser, *data, dtype)
+
+        started = time.perf_counter()
+        for _ in range(3):   # compilation, then the CUDA graphs' recording
+            step()
+        _sync(device)
+        compiling = time.perf_counter() - started
+        seconds, _ = timed(step, device, args.steps)
+        peak = card_peak(device, precision)
+        rate = flops / seconds
+        print(f"| {label}, {args.compile} compile ({compiling:.0f} s) | {batch} | {precision} | "
+              f"{1 / seconds:.2f} | {_rate(rate)} | {f'{rate / peak:.0%}' if peak else '-'} |",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", dest="sizes_given", type=int, nargs="+",
                         help="attention image sides instead of the defaults")
     parser.add_argument("--attention-only", action="store_true", help="no training rows")
+    parser.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                        help="add compiled training rows in this torch.compile mode")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.batches, args.patch, args.steps = [16, 24], [2], 16, 1
@@ -222,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     print(f"{describe_machine()}; torch {torch.__version__}; device {args.device}")
     clock = Clock(args.budget)
+    backend_rows(args)
     attention_rows(args, clock)
     if not args.attention_only:
         training_rows(args, clock)

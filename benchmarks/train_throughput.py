@@ -1,7 +1,7 @@
 """Training throughput of PANet-S at the paper's crop and batch, float32, TF32 and bfloat16.
 
     python benchmarks/train_throughput.py [--steps 3] [--batch 16] [--patch 48] [--shipped]
-        [--precisions fp32 bf16] [--device cuda]
+        [--precisions fp32 bf16] [--device cuda] [--compile reduce-overhead] [--channels-last]
 
 ``--shipped`` uses the shipped models' attention (reduction 4, levels 1 and 1/2) instead of
 the paper's (reduction 2, five levels).
@@ -12,6 +12,10 @@ PANet-S and for the same network without attention; the attention's share of a s
 in float32 inside the module). ``tf32`` is float32 with TF32 matrix products on a CUDA GPU
 (``train.precision: tf32``; the same as fp32 on a CPU). ``scripts/device_lease.sh`` runs
 this on a lent GPU before it trains, so each lease measures what TF32 and bfloat16 buy.
+
+``--compile MODE`` times the step as ``train.compile: MODE`` runs it (the network through
+``torch.compile``; the first steps, which compile, are warm-up and their time is printed
+apart). ``--channels-last`` stores the weights and the crops in channels-last order.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 
 from panet.hardware import autocast_dtype, describe_machine, use_float32_products
 from panet.models import create_model
+from panet.train.config import COMPILE_MODES
 from panet.train.loop import train_step
 
 
@@ -30,7 +35,8 @@ SHIPPED = {"reduction": 4, "scales": [1.0, 0.5]}
 
 
 def seconds_per_step(attention: bool, dtype, steps: int, batch: int, patch: int,
-                     shipped: bool = False, device: str = "cpu") -> float:
+                     shipped: bool = False, device: str = "cpu", compile_mode: str = "off",
+                     channels_last: bool = False) -> float:
     torch.manual_seed(0)
     options = dict(SHIPPED) if shipped else {}
     if not attention:
@@ -41,12 +47,28 @@ def seconds_per_step(attention: bool, dtype, steps: int, batch: int, patch: int,
                                  fused=True if device.startswith("cuda") else None)
     data = (torch.rand(batch, 3, patch, patch, device=device),
             torch.rand(batch, 3, patch, patch, device=device))
-    train_step(model, optimizer, *data, dtype)       # warm-up
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        data = tuple(d.contiguous(memory_format=torch.channels_last) for d in data)
+    net = model
+    if compile_mode != "off":   # as the trainer does
+        net = torch.compile(model, mode=compile_mode, dynamic=False)
+
+    def step() -> None:
+        if compile_mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
+        train_step(net, optimizer, *data, dtype)
+
     finished = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
+    start = time.perf_counter()
+    for _ in range(1 if compile_mode == "off" else 3):   # warm-up (and compilation)
+        step()
     finished()
+    if compile_mode != "off":
+        print(f"  compiled ({compile_mode}) in {time.perf_counter() - start:.0f} s", flush=True)
     start = time.perf_counter()
     for _ in range(steps):
-        train_step(model, optimizer, *data, dtype)
+        step()
     finished()
     return (time.perf_counter() - start) / steps
 
@@ -61,17 +83,22 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", choices=["fp32", "tf32", "bf16"],
                         default=["fp32", "bf16"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--compile", default="off", choices=COMPILE_MODES,
+                        help="the network through torch.compile in this mode (train.compile)")
+    parser.add_argument("--channels-last", action="store_true")
     args = parser.parse_args()
     if args.device.startswith("cuda"):   # as panet train: fixed shapes, cuDNN's fastest
         torch.backends.cudnn.benchmark = True
     print(f"{describe_machine()}; torch {torch.__version__}; {args.device}; PANet-S"
           f"{' (shipped attention)' if args.shipped else ''}, batch {args.batch}, "
-          f"{args.patch}x{args.patch}")
+          f"{args.patch}x{args.patch}; compile {args.compile}"
+          f"{'; channels-last' if args.channels_last else ''}")
     for name in args.precisions:
         dtype = autocast_dtype(name, args.device)
         use_float32_products(name, args.device)
         full, plain = (seconds_per_step(attention, dtype, args.steps, args.batch, args.patch,
-                                        args.shipped, args.device) for attention in (True, False))
+                                        args.shipped, args.device, args.compile,
+                                        args.channels_last) for attention in (True, False))
         print(f"{name:<14} {1 / full:.4f} it/s ({full:.2f} s/step); without attention "
               f"{plain:.2f} s/step; attention share {1 - plain / full:.0%}")
 

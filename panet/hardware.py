@@ -86,6 +86,9 @@ def _cpu_low_precision_speedup(dtype: torch.dtype, size: int = 768) -> float:
         return best(torch.float32) / best(dtype)
 
 
+# Under torch.compile the answer is taken once, when the graph is traced, instead of the
+# timing being traced into the graph (train.compile)
+@torch.compiler.assume_constant_result
 def has_fast_low_precision(device: torch.device | str, dtype: torch.dtype) -> bool:
     """Whether matrix products in ``dtype`` run faster than float32 on ``device``.
 

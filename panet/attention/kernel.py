@@ -17,6 +17,7 @@ product read its operands without a copy:
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -338,8 +339,18 @@ def fold_for_export(patches: torch.Tensor, height: int, width: int, patch_size: 
                               padding=patch_size // 2, groups=rows // area)
 
 
+def fused_backends() -> list:
+    """The ``scaled_dot_product_attention`` backends that never hold the whole score
+    matrix: flash (CUDA, and PyTorch's CPU kernel), memory-efficient and cuDNN."""
+    from torch.nn.attention import SDPBackend
+
+    return [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+            SDPBackend.CUDNN_ATTENTION]
+
+
 def attend_sdpa(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                scale: float, restrict_to_fused: bool = False) -> torch.Tensor:
+                scale: float, restrict_to_fused: bool = False,
+                value_chunk: int | None = None) -> torch.Tensor:
     """:func:`attend`'s function as one fused attention call,
     ``torch.nn.functional.scaled_dot_product_attention`` (one head, the queries as the
     sequence): matching, softmax and aggregation without the score blocks written out on
@@ -349,19 +360,34 @@ def attend_sdpa(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     ``N x L`` score matrix: a ``RuntimeError`` then says that no fused backend takes these
     shapes or dtypes (the caller falls back to :func:`attend`).
 
-    >>> q, k, v = torch.randn(2, 4, 30), torch.randn(2, 4, 70), torch.randn(2, 5, 70)
+    ``value_chunk`` splits the values' channels into calls of at most that many: the
+    output is linear in the values, so this is exact, at the price of matching once per
+    call. It serves backends that need the values' width equal to the matching width, or
+    that cap it (flash attention: at most 256, the same for queries, keys and values).
+
+    >>> q, k, v = torch.randn(2, 4, 30), torch.randn(2, 4, 70), torch.randn(2, 10, 70)
     >>> torch.allclose(attend_sdpa(q, k, v, 10.0), attend(q, k, v, 10.0), atol=1e-5)
     True
+    >>> torch.allclose(attend_sdpa(q, k, v, 10.0, value_chunk=4), attend(q, k, v, 10.0),
+    ...                atol=1e-5)
+    True
     """
-    q = queries.transpose(1, 2).unsqueeze(1)   # B x 1 x N x d
-    k = keys.transpose(1, 2).unsqueeze(1)      # B x 1 x L x d
-    v = values.transpose(1, 2).unsqueeze(1)    # B x 1 x L x dv
+    if value_chunk is not None and value_chunk < values.shape[1]:
+        return torch.cat([attend_sdpa(queries, keys, part, scale, restrict_to_fused)
+                          for part in values.split(value_chunk, dim=1)], dim=1)
+    # every fused backend needs the channels contiguous (a copy of the patches, small
+    # beside the scores it saves)
+    q = queries.transpose(1, 2).contiguous().unsqueeze(1)   # B x 1 x N x d
+    k = keys.transpose(1, 2).contiguous().unsqueeze(1)      # B x 1 x L x d
+    v = values.transpose(1, 2).contiguous().unsqueeze(1)    # B x 1 x L x dv
     if restrict_to_fused:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
+        from torch.nn.attention import sdpa_kernel
 
-        fused = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                 SDPBackend.CUDNN_ATTENTION]
-        with sdpa_kernel(fused):
+        fused = fused_backends()
+        # a refusal is a RuntimeError for the caller; PyTorch's warnings saying why each
+        # backend declined would repeat on every call
+        with sdpa_kernel(fused), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             out = F.scaled_dot_product_attention(q, k, v, scale=scale)
     else:
         out = F.scaled_dot_product_attention(q, k, v, scale=scale)

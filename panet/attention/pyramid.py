@@ -205,6 +205,10 @@ class PyramidAttention(nn.Module):
         per_pixel = 4 * patch * (keys * (2 * self.channels + embed) + embed + self.channels)
         return int(per_pixel * pixels + self.block_bytes)
 
+    # Run eagerly under torch.compile (train.compile): PyTorch 2.13's inductor returned
+    # input gradients 2-20% off for four or more bicubic levels feeding the matching
+    # (tests/test_train_compile.py); the levels alone are a few kernels.
+    @torch.compiler.disable
     def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature pyramid of ``x``; levels of zero size are left out."""
         height, width = x.shape[-2:]
@@ -248,20 +252,26 @@ class PyramidAttention(nn.Module):
 
     def _fused(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
                ) -> torch.Tensor | None:
-        """The fused attention call, or None where "auto" on CUDA finds no fused backend
-        for these shapes (the unfused one would hold the whole score matrix)."""
-        if self.kernel == "sdpa" or not queries.is_cuda:
+        """The fused attention call on a backend that does not hold the ``N x L`` scores:
+        first with the values whole, then in chunks as wide as the matching (flash
+        attention needs the two equal: 9C against 9C/r). If none takes the shapes,
+        ``kernel="sdpa"`` runs the unfused ``math`` backend (whole score matrix) and
+        ``"auto"`` returns None, with a warning once, for the block kernel."""
+        refusal = None
+        for chunk in (None, queries.shape[1]):
+            try:
+                return attend_sdpa(queries, keys, values, self.softmax_scale,
+                                   restrict_to_fused=True, value_chunk=chunk)
+            except RuntimeError as error:
+                refusal = error
+        if self.kernel == "sdpa":
             return attend_sdpa(queries, keys, values, self.softmax_scale)
-        try:
-            return attend_sdpa(queries, keys, values, self.softmax_scale,
-                               restrict_to_fused=True)
-        except RuntimeError as error:
-            if not self._warned_no_fused:
-                self._warned_no_fused = True
-                warnings.warn(f"no fused attention backend takes these shapes "
-                              f"({str(error).splitlines()[0][:120]}); using the block kernel",
-                              RuntimeWarning, stacklevel=3)
-            return None
+        if not self._warned_no_fused:
+            self._warned_no_fused = True
+            warnings.warn(f"no fused attention backend takes these shapes "
+                          f"({str(refusal).splitlines()[0][:120]}); using the block kernel",
+                          RuntimeWarning, stacklevel=3)
+        return None
 
     def _forward_for_export(self, x: torch.Tensor) -> torch.Tensor:
         """The same function for ``torch.export``/ONNX (float32): the blockwise kernel's

@@ -20,6 +20,9 @@ from typing import Any
 import yaml
 
 from panet.hardware import PRECISIONS
+
+# train.compile: "off", or the mode handed to torch.compile for the network
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 from panet.tasks import FAMILIES
 
 __all__ = ["TrainConfig", "ConfigError", "build_config", "parse_override", "config_to_dict"]
@@ -89,6 +92,8 @@ class TrainSection:
     time_limit: float = 0            # seconds of training in all (resumes add up); 0: none
     ema: float = 0.0                 # decay of a moving average of the weights, which is
                                      # validated and exported instead of them; 0: none
+    compile: str = "off"             # off, or a torch.compile mode: default |
+                                     # reduce-overhead (CUDA graphs) | max-autotune
 
 
 @dataclass
@@ -198,6 +203,9 @@ def _check_values(config: TrainConfig) -> None:
     if config.train.precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be {', '.join(PRECISIONS)}, got "
                           f"{config.train.precision!r}")
+    if config.train.compile not in COMPILE_MODES:
+        raise ConfigError(f"train.compile must be {', '.join(COMPILE_MODES)}, got "
+                          f"{config.train.compile!r}")
     if config.train.seed < 0:
         raise ConfigError(f"train.seed must be 0 or more, got {config.train.seed}")
     if config.data.synthetic < 0:

@@ -170,6 +170,11 @@ class Trainer:
             self._load_latest()
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed \
             else self.model
+        if config.train.compile != "off":
+            # The step's forward and backward become generated kernels (in reduce-overhead
+            # mode on CUDA, one replayed CUDA graph). Only the step runs the wrapper: the
+            # weights stay self.model's, which validation, checkpoints and export use.
+            self.net = torch.compile(self.net, mode=config.train.compile, dynamic=False)
         self._writer = None
         # tensorboard and matplotlib are optional (panet[train]): without them a run writes
         # metrics.jsonl only, and says so once
@@ -382,6 +387,8 @@ class Trainer:
             if cosine:   # after the clocks are shared, so that every rank uses the same rate
                 self._set_cosine_rate()
             degraded, target = next(batches)
+            if config.train.compile == "reduce-overhead":   # a new step of the CUDA graphs
+                torch.compiler.cudagraph_mark_step_begin()
             loss = train_step(self.net, self.optimizer, degraded.to(self.device),
                               target.to(self.device), self.dtype, self.scaler,
                               self.parts.loss, self.parts.compose)
