@@ -170,10 +170,8 @@ class Trainer:
             self._load_latest()
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed \
             else self.model
-        if config.train.compile != "off":
-            # The step's forward and backward become generated kernels (in reduce-overhead
-            # mode on CUDA, one replayed CUDA graph). Only the step runs the wrapper: the
-            # weights stay self.model's, which validation, checkpoints and export use.
+        if config.train.compile != "off":   # only the step runs the compiled wrapper;
+            # validation, checkpoints and export use self.model, whose weights it shares
             self.net = torch.compile(self.net, mode=config.train.compile, dynamic=False)
         self._writer = None
         # tensorboard and matplotlib are optional (panet[train]): without them a run writes
