@@ -17,15 +17,15 @@
    (flops counted once by PyTorch's counter) as a share of the card's dense peak for that
    precision.
 
-``--compile MODE`` adds rows for the shipped architecture at the largest batch in TF32 and
-bf16 with the network through ``torch.compile`` (``train.compile: MODE``;
-``reduce-overhead`` replays CUDA graphs), with the time the compilation took. Compiling
-takes minutes: these rows are outside the two-minute budget.
-
 First, a short table says which of the fused attention backends (flash, memory-efficient,
 cuDNN) take the attention's shapes (matching 9C/r channels wide, values 9C), and whether
 splitting the values into chunks as wide as the matching helps (``attend_sdpa``'s
 ``value_chunk``, the fallback of ``kernel="auto"``).
+
+``--compile MODE`` adds rows for the shipped architecture at the largest batch in TF32 and
+bf16 with the network through ``torch.compile`` (``train.compile: MODE``;
+``reduce-overhead`` replays CUDA graphs), with the time the compilation took. Compiling
+takes minutes: these rows are outside the two-minute budget.
 
 A row that would not finish within ``--budget`` seconds (judged from the rows before it)
 is marked "skipped (time)". Peaks are known for the H100, H200 and A100; elsewhere the
@@ -145,7 +145,7 @@ def backend_rows(args) -> None:
                 for chunk in (value, embed):   # forward and backward, as training runs it
                     try:
                         with sdpa_kernel([backend]), warnings.catch_warnings():
-                            warnings.simplefilter("ignore", UserWarning)   # why: below
+                            warnings.simplefilter("ignore", UserWarning)   # the error says enough
                             queries = q.clone().requires_grad_(True)
                             out = torch.cat([F.scaled_dot_product_attention(queries, queries,
                                                                             part)
@@ -267,11 +267,18 @@ def compiled_rows(args) -> None:
             train_step(net, optimiser, *data, dtype)
 
         started = time.perf_counter()
-        for _ in range(3):   # compilation, then the CUDA graphs' recording
-            step()
-        _sync(device)
-        compiling = time.perf_counter() - started
-        seconds, _ = timed(step, device, args.steps)
+        try:
+            for _ in range(3):   # compilation, then the CUDA graphs' recording
+                step()
+            _sync(device)
+            compiling = time.perf_counter() - started
+            seconds, _ = timed(step, device, args.steps)
+        except (RuntimeError, MemoryError) as error:
+            if not _out_of_memory(error):
+                raise
+            print(f"| {label}, {args.compile} compile | {batch} | {precision} | "
+                  "out of memory | | |", flush=True)
+            continue
         peak = card_peak(device, precision)
         rate = flops / seconds
         print(f"| {label}, {args.compile} compile ({compiling:.0f} s) | {batch} | {precision} | "

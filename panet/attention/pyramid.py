@@ -258,7 +258,8 @@ class PyramidAttention(nn.Module):
         ``kernel="sdpa"`` runs the unfused ``math`` backend (whole score matrix) and
         ``"auto"`` returns None, with a warning once, for the block kernel."""
         refusal = None
-        for chunk in (None, queries.shape[1]):
+        wider = values.shape[1] > queries.shape[1]
+        for chunk in (None, queries.shape[1]) if wider else (None,):
             try:
                 return attend_sdpa(queries, keys, values, self.softmax_scale,
                                    restrict_to_fused=True, value_chunk=chunk)

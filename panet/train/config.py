@@ -20,12 +20,12 @@ from typing import Any
 import yaml
 
 from panet.hardware import PRECISIONS
-
-# train.compile: "off", or the mode handed to torch.compile for the network
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 from panet.tasks import FAMILIES
 
 __all__ = ["TrainConfig", "ConfigError", "build_config", "parse_override", "config_to_dict"]
+
+# train.compile: "off", or the mode handed to torch.compile for the network
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 class ConfigError(ValueError):
