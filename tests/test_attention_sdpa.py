@@ -160,3 +160,28 @@ def test_sdpa_on_the_cpu_takes_a_fused_backend_not_the_whole_score_matrix(monkey
     with torch.no_grad():
         assert _relative(module(x), blockwise(x)) <= 1e-5
     assert calls == [(True, 9 * 64 // 4)]
+
+
+def test_training_runs_the_attention_kernel_its_config_names(tmp_path, images, monkeypatch):
+    """`train.attention_kernel` reaches every attention block of the trained network (on a
+    CPU, "auto" never calls the fused path and "sdpa" always does), and is not saved with
+    the weights."""
+    from panet.train.config import ConfigError, build_config
+    from panet.train.loop import Trainer, train_step
+    from test_train import _tiny
+
+    calls = []
+    fused = pyramid.attend_sdpa
+    monkeypatch.setattr(pyramid, "attend_sdpa",
+                        lambda *args, **kwargs: calls.append(1) or fused(*args, **kwargs))
+    for kernel in ("auto", "sdpa", "blockwise"):
+        raw = _tiny(images, precision="fp32", attention_kernel=kernel)
+        trainer = Trainer(build_config(raw), str(tmp_path / kernel), progress=False)
+        assert {block.kernel for block in pyramid.attention_blocks(trainer.model)} == {kernel}
+        calls.clear()
+        train_step(trainer.net, trainer.optimizer, torch.rand(2, 3, 12, 12),
+                   torch.rand(2, 3, 12, 12), None)
+        assert bool(calls) == (kernel == "sdpa"), kernel
+        assert "kernel" not in str(trainer.model.config)
+    with pytest.raises(ConfigError, match="train.attention_kernel must be auto, blockwise, sdpa"):
+        build_config({"train": {"attention_kernel": "flash"}})

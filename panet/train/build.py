@@ -23,6 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from panet.attention import set_attention_kernel
 from panet.data.datasets import RestorationDataset
 from panet.data.device_batches import DeviceBatches
 from panet.data.manifest import TEST_SET_NAME, TRAIN_SET_NAME
@@ -207,6 +208,8 @@ def build_parts(config: TrainConfig, place: Distribution, warm_start: bool = Tru
         fresh = start_from(model, load_source(config.model.init_from))
         if fresh:
             print(f"warm start from {config.model.init_from}; new: {', '.join(fresh)}")
+    # a choice of speed, not of the model: it is not saved with the weights
+    set_attention_kernel(model, config.train.attention_kernel)
     model = model.to(place.device)
     _check_channels(model, config)
     optim = config.optim

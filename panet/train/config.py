@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from panet.attention import KERNELS
 from panet.hardware import PRECISIONS
 from panet.tasks import FAMILIES
 
@@ -94,6 +95,8 @@ class TrainSection:
                                      # validated and exported instead of them; 0: none
     compile: str = "off"             # off, or a torch.compile mode: default |
                                      # reduce-overhead (CUDA graphs) | max-autotune
+    attention_kernel: str = "auto"   # auto (fused on CUDA, block kernel on CPUs) |
+                                     # blockwise | sdpa: same results, speed differs
 
 
 @dataclass
@@ -206,6 +209,9 @@ def _check_values(config: TrainConfig) -> None:
     if config.train.compile not in COMPILE_MODES:
         raise ConfigError(f"train.compile must be {', '.join(COMPILE_MODES)}, got "
                           f"{config.train.compile!r}")
+    if config.train.attention_kernel not in KERNELS:
+        raise ConfigError(f"train.attention_kernel must be {', '.join(KERNELS)}, got "
+                          f"{config.train.attention_kernel!r}")
     if config.train.seed < 0:
         raise ConfigError(f"train.seed must be 0 or more, got {config.train.seed}")
     if config.data.synthetic < 0:
