@@ -25,6 +25,7 @@ import time
 
 import torch
 
+from panet.attention import KERNELS, set_attention_kernel
 from panet.hardware import autocast_dtype, describe_machine, use_float32_products
 from panet.models import create_model
 from panet.train.config import COMPILE_MODES
@@ -36,12 +37,13 @@ SHIPPED = {"reduction": 4, "scales": [1.0, 0.5]}
 
 def seconds_per_step(attention: bool, dtype, steps: int, batch: int, patch: int,
                      shipped: bool = False, device: str = "cpu", compile_mode: str = "off",
-                     channels_last: bool = False) -> float:
+                     channels_last: bool = False, kernel: str = "auto") -> float:
     torch.manual_seed(0)
     options = dict(SHIPPED) if shipped else {}
     if not attention:
         options["attention_positions"] = []
     model = create_model("panet-s", **options).to(device)
+    set_attention_kernel(model, kernel)   # train.attention_kernel
     # as panet train: fused Adam on a GPU
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4,
                                  fused=True if device.startswith("cuda") else None)
@@ -86,19 +88,23 @@ def main() -> None:
     parser.add_argument("--compile", default="off", choices=COMPILE_MODES,
                         help="the network through torch.compile in this mode (train.compile)")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--attention-kernel", default="auto", choices=KERNELS,
+                        help="the attention blocks' kernel (train.attention_kernel)")
     args = parser.parse_args()
     if args.device.startswith("cuda"):   # as panet train: fixed shapes, cuDNN's fastest
         torch.backends.cudnn.benchmark = True
     print(f"{describe_machine()}; torch {torch.__version__}; {args.device}; PANet-S"
           f"{' (shipped attention)' if args.shipped else ''}, batch {args.batch}, "
-          f"{args.patch}x{args.patch}; compile {args.compile}"
+          f"{args.patch}x{args.patch}; compile {args.compile}; attention kernel "
+          f"{args.attention_kernel}"
           f"{'; channels-last' if args.channels_last else ''}")
     for name in args.precisions:
         dtype = autocast_dtype(name, args.device)
         use_float32_products(name, args.device)
         full, plain = (seconds_per_step(attention, dtype, args.steps, args.batch, args.patch,
                                         args.shipped, args.device, args.compile,
-                                        args.channels_last) for attention in (True, False))
+                                        args.channels_last, args.attention_kernel)
+                       for attention in (True, False))
         print(f"{name:<14} {1 / full:.4f} it/s ({full:.2f} s/step); without attention "
               f"{plain:.2f} s/step; attention share {1 - plain / full:.0%}")
 

@@ -149,7 +149,8 @@ def train_command(name: str, seconds: float, args, pipeline: str = "device"
                "--set", "train.save_every=1000000", "--set", "train.log_every=50",
                "--set", f"data.train={args.train}", "--set", f"data.val={args.val}",
                "--set", f"train.seed={args.seed}",
-               "--set", f"train.precision={args.precision}"] + \
+               "--set", f"train.precision={args.precision}",
+               "--set", f"train.attention_kernel={args.attention_kernel}"] + \
         (["--set", f"model.luma_from={luma}"] if luma else [])
     # per-model overrides come last, so they win over the defaults above
     extra = DEFAULT_SETS.get(name, []) + [
@@ -158,6 +159,7 @@ def train_command(name: str, seconds: float, args, pipeline: str = "device"
         command += ["--set", item]
     return command, {"init_from": os.path.relpath(init, ROOT), "lr": lr, "pipeline": pipeline,
                      "seed": args.seed, "precision": args.precision,
+                     "attention_kernel": args.attention_kernel,
                      **({"set": extra} if extra else {}),
                      **({"luma_from": os.path.relpath(luma, ROOT)} if luma else {})}
 
@@ -255,6 +257,11 @@ def main() -> None:
     parser.add_argument("--precision", default="tf32", choices=("tf32", "fp32", "bf16"),
                         help="train.precision of every run (a per-model --set wins); tf32 is "
                         "float32 with TF32 tensor-core products on a CUDA GPU, fp32 elsewhere")
+    # the kernel the shipped models trained with and every GPU rate so far was measured
+    # on; "auto" (fused on CUDA) once benchmarks/gpu.py has shown it faster on the card
+    parser.add_argument("--attention-kernel", default="blockwise",
+                        choices=("blockwise", "auto", "sdpa"),
+                        help="train.attention_kernel of every run (default: blockwise)")
     parser.add_argument("--min-share", type=float, default=45.0,
                         help="skip a model whose share of the budget is below this (s)")
     parser.add_argument("--parallel", action="store_true",

@@ -167,7 +167,7 @@ def test_the_colour_jpeg_run_trains_beside_the_latest_luma_weights(lease, tmp_pa
 
     args = argparse.Namespace(out=str(tmp_path / "out"), init=str(tmp_path), lr_factor=0.5,
                               warmup=100, val_every=500, train="t", val="v", seed=1,
-                              precision="tf32")
+                              precision="tf32", attention_kernel="blockwise")
 
     def luma_of(name):
         command, info = lease.train_command(name, 100.0, args)
@@ -192,7 +192,7 @@ def test_a_per_model_set_reaches_that_models_run_only_and_wins(lease, tmp_path):
 
     args = argparse.Namespace(out=str(tmp_path), init=None, lr_factor=0.5, warmup=100,
                               val_every=500, train="t", val="v", seed=1, precision="tf32",
-                              model_set=[lease.model_override("denoise-gray:task.sigma=[30,50]"),
+                              attention_kernel="blockwise", model_set=[lease.model_override("denoise-gray:task.sigma=[30,50]"),
                                          lease.model_override("denoise-gray:train.seed=7"),
                                          lease.model_override("denoise-gray:train.precision=bf16")])
     command, info = lease.train_command("denoise-gray", 100.0, args)
@@ -208,6 +208,8 @@ def test_a_per_model_set_reaches_that_models_run_only_and_wins(lease, tmp_path):
     assert [c for c in other if c.startswith("task.sigma")] == [lease.SIGMA_LIST]
     # every other run trains at the script's --precision
     assert [c for c in other if c.startswith("train.precision")] == ["train.precision=tf32"]
+    # on the block kernel, which trained the shipped models, unless told otherwise
+    assert "train.attention_kernel=blockwise" in other
     plain, info = lease.train_command("demosaic", 100.0, args)
     assert not any(c.startswith("task.") for c in plain) and "set" not in info
     for bad in ("task.sigma=[30]", "nosuchmodel:task.sigma=[30]", "denoise-gray:task.sigma"):
