@@ -209,6 +209,17 @@ def step_flops(model: torch.nn.Module, batch: int, size: int, device: str) -> fl
     return float(counter.get_total_flops())
 
 
+def _step_parts(model: torch.nn.Module, precision: str, batch: int, patch: int, device: str):
+    """The autocast dtype (with the float32 products set for ``precision``), an optimiser
+    as ``panet train`` makes it (fused Adam on a GPU) and a random batch of crops."""
+    dtype = autocast_dtype(precision, device)
+    use_float32_products(precision, device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4,
+                                 fused=True if device.startswith("cuda") else None)
+    data = tuple(torch.rand(batch, 3, patch, patch, device=device) for _ in range(2))
+    return dtype, optimiser, data
+
+
 def training_rows(args, clock: Clock) -> None:
     device = args.device
     # "auto" runs the fused kernel on CUDA; the shipped models were trained with the block
@@ -228,12 +239,7 @@ def training_rows(args, clock: Clock) -> None:
                 if not clock.fits(2.0 if not args.quick else 0.5):
                     print(f"| {label} | {batch} | {precision} | skipped (time) | | |")
                     continue
-                dtype = autocast_dtype(precision, device)
-                use_float32_products(precision, device)
-                optimiser = torch.optim.Adam(model.parameters(), lr=1e-4,
-                                             fused=True if device.startswith("cuda") else None)
-                data = (torch.rand(batch, 3, args.patch, args.patch, device=device),
-                        torch.rand(batch, 3, args.patch, args.patch, device=device))
+                dtype, optimiser, data = _step_parts(model, precision, batch, args.patch, device)
                 try:
                     seconds, _ = timed(lambda: train_step(model, optimiser, *data, dtype),
                                        device, args.steps)
@@ -260,12 +266,7 @@ def compiled_rows(args) -> None:
         model = create_model("panet-s", **SHIPPED).to(device)
         flops = step_flops(model, batch, args.patch, device)
         net = torch.compile(model, mode=args.compile, dynamic=False)
-        dtype = autocast_dtype(precision, device)
-        use_float32_products(precision, device)
-        optimiser = torch.optim.Adam(model.parameters(), lr=1e-4,
-                                     fused=True if device.startswith("cuda") else None)
-        data = (torch.rand(batch, 3, args.patch, args.patch, device=device),
-                torch.rand(batch, 3, args.patch, args.patch, device=device))
+        dtype, optimiser, data = _step_parts(model, precision, batch, args.patch, device)
 
         def step() -> None:
             if args.compile == "reduce-overhead":
