@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant(s) {', '.join(unknown)}")
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else study["seeds"]
     if args.report_only:
-        write_report(args.results, args.report, study, args.study)
+        write_report(args.results, args.report, study, args.study, args.work)
         return 0
     done = done_runs(args.results)
     # seed-major: every variant of a seed before the next seed, so pairs complete early
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             train_run(study, variant, seed, train, args.work)
             record(args.results, score_run(study, variant, seed, args.work))
             with _LOCK:
-                write_report(args.results, args.report, study, args.study)
+                write_report(args.results, args.report, study, args.study, args.work)
             print(f"{started}-{time.strftime('%H:%M')} {run_name(variant, seed)}: done",
                   flush=True)
         except Exception as error:   # one failed run must not stop the others

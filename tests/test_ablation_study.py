@@ -95,6 +95,13 @@ def test_a_tiny_study_is_killed_resumes_exactly_and_writes_its_report(photos, tm
         assert 5 < row["psnr"] < 60
     report = open(work / "report.md").read()
     assert "| pyramid | 2 |" in report and "| resnet | 2 |" in report
+    # the learning curves of every finished variant, rewritten by --report-only too
+    assert set(json.load(open(work / "curves.json"))) == {"resnet", "pyramid"}
+    os.remove(work / "curves.json")
+    rewritten = subprocess.run(_command(photos, work) + ["--report-only"], capture_output=True,
+                               text=True, timeout=300)
+    assert rewritten.returncode == 0, rewritten.stderr
+    assert set(json.load(open(work / "curves.json"))) == {"resnet", "pyramid"}
 
     # a second call has nothing left to do
     again = subprocess.run(_command(photos, work) + ["--dry-run"], capture_output=True,
