@@ -144,9 +144,10 @@ def test_sdpa_on_the_cpu_takes_a_fused_backend_not_the_whole_score_matrix(monkey
     scores (1.1 GB for the paper's block on one 96² map)."""
     from panet.attention import kernel
 
-    calls = []
+    calls, tries = [], []
 
     def recording(*args, **kwargs):
+        tries.append(kwargs.get("value_chunk"))
         out = kernel.attend_sdpa(*args, **kwargs)      # raises where it is refused
         calls.append((kwargs.get("restrict_to_fused", False), kwargs.get("value_chunk")))
         return out
@@ -160,6 +161,11 @@ def test_sdpa_on_the_cpu_takes_a_fused_backend_not_the_whole_score_matrix(monkey
     with torch.no_grad():
         assert _relative(module(x), blockwise(x)) <= 1e-5
     assert calls == [(True, 9 * 64 // 4)]
+    # the refused whole-width try is made once, not on every call
+    assert tries == [None, 9 * 64 // 4]
+    with torch.no_grad():
+        module(x)
+    assert tries == [None, 9 * 64 // 4, 9 * 64 // 4]
 
 
 def test_training_runs_the_attention_kernel_its_config_names(tmp_path, images, monkeypatch):

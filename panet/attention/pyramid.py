@@ -159,6 +159,9 @@ class PyramidAttention(nn.Module):
         self.low_precision_kernel: LowPrecisionKernel = low_precision_kernel
         self.kernel: Kernel = kernel
         self._warned_no_fused = False
+        # (device type, dtype, matching width, value width) -> the value_chunk a fused
+        # backend took, so that later calls skip the refused try and its copies
+        self._fused_chunk: dict[tuple, int | None] = {}
         embed = channels // reduction
         self.query = PointwiseEmbedding(channels, embed)   # θ, applied to x only
         self.key = PointwiseEmbedding(channels, embed)     # φ, applied to every level
@@ -260,17 +263,24 @@ class PyramidAttention(nn.Module):
                ) -> torch.Tensor | None:
         """The fused attention call on a backend that does not hold the ``N x L`` scores:
         first with the values whole, then in chunks as wide as the matching (flash
-        attention needs the two equal: 9C against 9C/r). If none takes the shapes,
+        attention needs the two equal: 9C against 9C/r), remembering which one was
+        taken for these widths and dtype. If none takes the shapes,
         ``kernel="sdpa"`` runs the unfused ``math`` backend (whole score matrix) and
         ``"auto"`` returns None, with a warning once, for the block kernel."""
         refusal = None
+        shape = (queries.device.type, queries.dtype, queries.shape[1], values.shape[1])
         wider = values.shape[1] > queries.shape[1]
-        for chunk in (None, queries.shape[1]) if wider else (None,):
+        tries = (self._fused_chunk[shape],) if shape in self._fused_chunk else \
+            (None, queries.shape[1]) if wider else (None,)
+        for chunk in tries:
             try:
-                return attend_sdpa(queries, keys, values, self.softmax_scale,
-                                   restrict_to_fused=True, value_chunk=chunk)
+                out = attend_sdpa(queries, keys, values, self.softmax_scale,
+                                  restrict_to_fused=True, value_chunk=chunk)
             except RuntimeError as error:
                 refusal = error
+                continue
+            self._fused_chunk[shape] = chunk
+            return out
         if self.kernel == "sdpa":
             return attend_sdpa(queries, keys, values, self.softmax_scale)
         if not self._warned_no_fused:
