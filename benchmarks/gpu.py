@@ -47,14 +47,13 @@ import torch
 import torch.nn.functional as F
 
 from panet import PyramidAttention
-from panet.attention import set_attention_kernel
+from panet.attention import DEFAULT_SCALES, set_attention_kernel
 from panet.hardware import autocast_dtype, describe_machine, use_float32_products
 from panet.models import create_model
 from panet.train.config import COMPILE_MODES
 from panet.train.loop import train_step
+from train_throughput import SHIPPED   # the shipped models' attention options
 
-SCALES = (1.0, 0.9, 0.8, 0.7, 0.6)
-SHIPPED = {"reduction": 4, "scales": [1.0, 0.5]}
 #: Dense tensor-core peaks in TFLOP/s (vendor data sheets, SXM parts): fp32, TF32, bf16.
 PEAKS = {"H100": {"fp32": 67, "tf32": 495, "bf16": 989},
          "H200": {"fp32": 67, "tf32": 495, "bf16": 989},
@@ -76,7 +75,7 @@ def card_peak(device: str, precision: str) -> float | None:
 
 def attention_flops(size: int) -> float:
     """Matching and aggregation products of the paper's block on a size² image."""
-    keys = sum(math.floor(size * s) ** 2 for s in SCALES)
+    keys = sum(math.floor(size * s) ** 2 for s in DEFAULT_SCALES)
     return 2.0 * size * size * keys * 9 * (64 // 2 + 64)
 
 
